@@ -1,0 +1,83 @@
+"""Benchmark: all-MiniLM-L6-v2 on STS-B with every core strategy, one table.
+
+    HF_TL_DATA_DIR=../shared/data python benchmarks/stsb_strategies.py --output_root /tmp/stsb_bench
+
+Each run is the shipped config in recipes/configs/ (the tuned defaults), trained in its own process so that the
+peak memory (CPU RSS, or GPU max allocated) belongs to that run alone. Prints a Markdown table of dev Pearson and
+Spearman, trainable parameters, wall time and peak memory, and writes it with the raw numbers to --output_root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = [  # (label, config)
+    ("full (cross-encoder)", "stsb_full"),
+    ("lora (cross-encoder)", "stsb_lora"),
+    ("full (bi-encoder)", "stsb_bi_encoder_full"),
+    ("zero-shot (bi-encoder)", "stsb_zero_shot"),
+    ("frozen (cross-encoder)", "stsb_frozen"),
+    ("partial, top 2 blocks (cross-encoder)", "stsb_partial"),
+    ("gradual (cross-encoder)", "stsb_gradual"),
+    ("lora (bi-encoder)", "stsb_bi_encoder_lora"),
+]
+
+
+def run_one(config: str, out_dir: Path, extra: list[str]) -> dict:
+    """Train one config in a child process; return its results, wall time and peak memory."""
+    cmd = [sys.executable, str(ROOT / "recipes" / "text_similarity.py"), "--config",
+           str(ROOT / "recipes" / "configs" / f"{config}.yaml"), "--output_dir", str(out_dir), *extra]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{config} failed:\n{log[-3000:]}")
+    results = json.loads((out_dir / "eval_results.json").read_text())
+    report = json.loads((out_dir / "trainable_parameters.json").read_text())
+    return {"config": config, "wall_s": round(wall, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024),
+            "trainable": report["trainable"], "total": report["total"], **results}
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| run | dev Pearson | dev Spearman | trainable params | wall time (s) | peak RSS (MiB) |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['label']} | {r['eval_pearsonr']:.4f} | {r['eval_spearmanr']:.4f} | "
+                     f"{r['trainable']:,} ({100 * r['trainable'] / r['total']:.2f}%) | {r['wall_s']:.0f} | "
+                     f"{r['peak_rss_mib']:,} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--output_root", required=True, help="Folder for the runs and the results (must not exist).")
+    parser.add_argument("--only", default=None, help="Comma-separated config names to run (default: all).")
+    parser.add_argument("extra", nargs="*", help="Flags passed to every run after --, e.g. -- --max_train_samples 200")
+    args = parser.parse_args()
+    root = Path(args.output_root)
+    root.mkdir(parents=True, exist_ok=True)
+    only = set(args.only.split(",")) if args.only else None
+    rows = []
+    for label, config in RUNS:
+        if only and config not in only:
+            continue
+        row = {"label": label, **run_one(config, root / config, args.extra)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    text = table(rows)
+    print(text)
+    (root / "results.json").write_text(json.dumps(rows, indent=2))
+    (root / "results.md").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

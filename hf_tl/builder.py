@@ -1,0 +1,51 @@
+"""Assemble backbone, head and strategy from a config into a ready-to-train :class:`TransferModel`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hf_tl.backbone import Backbone, default_pooling, load_backbone
+from hf_tl.config import RunConfig
+from hf_tl.model import TransferModel
+from hf_tl.strategies import Strategy, get_strategy
+from hf_tl.tasks import get_task
+
+
+@dataclass
+class Built:
+    """Everything a run needs besides data: the model, its task, the strategy and the loaded backbone."""
+
+    model: TransferModel
+    task: object
+    strategy: Strategy
+    backbone: Backbone
+
+
+def build(config: RunConfig, apply_strategy: bool = True, weights_dir: str | None = None,
+          tokenizer_dir: str | None = None) -> Built:
+    """Load the backbone, attach the task's new head and apply the strategy.
+
+    Args:
+        config: The run config.
+        apply_strategy: Set what trains (off when loading a finished run for prediction).
+        weights_dir: Backbone weights to load instead of the configured checkpoint (a run's ``backbone/``).
+        tokenizer_dir: Tokenizer to load instead of the checkpoint's (a run's ``tokenizer/``).
+
+    Returns:
+        The assembled :class:`Built`.
+
+    Raises:
+        HfTlError: for a checkpoint that cannot be loaded or a strategy that does not fit the model.
+    """
+    backbone = load_backbone(config.model, weights_dir, tokenizer_dir)
+    task = get_task(config.data, backbone.tokenizer, config.model.max_length)
+    hidden = backbone.model.config.hidden_size
+    head = task.build_head(hidden, config.strategy)
+    pooling = default_pooling(config.model, backbone.is_decoder)
+    left_padded_decoder = backbone.is_decoder and backbone.tokenizer.padding_side == "left"
+    model = TransferModel(backbone.model, head, pooling, loss=task.loss,
+                          pass_position_ids=left_padded_decoder and config.strategy.strategy != "prompt_tuning")
+    strategy = get_strategy(config.strategy)
+    if apply_strategy:
+        model = strategy.apply(model)
+    return Built(model=model, task=task, strategy=strategy, backbone=backbone)

@@ -1,0 +1,79 @@
+"""The ``hf-tl`` command: ``train``, ``trainable`` (dry run) and ``predict``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hf_tl.errors import HfTlError, exit_on_user_error
+
+
+def _trainable(argv: list[str]) -> None:
+    from hf_tl.builder import build
+    from hf_tl.config_io import parse_args
+    from hf_tl.report import format_report, trainable_report
+
+    config = parse_args(argv)
+    built = build(config)
+    print(format_report(trainable_report(built.model, built.strategy)))
+
+
+def _train(argv: list[str]) -> None:
+    from hf_tl.config_io import parse_args
+    from hf_tl.training import train
+
+    config = parse_args(argv)
+    if config.train.dry_run:
+        _trainable(argv)
+        return
+    train(config)
+
+
+def _predict(argv: list[str]) -> None:
+    from hf_tl.predict import load_run
+    from hf_tl.predict_io import read_rows, write_rows
+
+    parser = argparse.ArgumentParser(prog="hf-tl predict", description="Score rows of a CSV/JSONL file with a run.")
+    parser.add_argument("--run", required=True, help="A finished run directory.")
+    parser.add_argument("--input", required=True, help="CSV (with header) or JSONL file of rows to score.")
+    parser.add_argument("--output", required=True, help="Where to write the rows with a 'prediction' column.")
+    parser.add_argument("--batch_size", type=int, default=64)
+    args = parser.parse_args(argv)
+    run = load_run(args.run)
+    rows = read_rows(args.input)
+    a, b = run.config.data.text_column, run.config.data.text_pair_column
+    for i, row in enumerate(rows):
+        missing = [c for c in (a, b) if c not in row]
+        if missing:
+            raise HfTlError(f"Row {i + 1} of '{args.input}' has no column '{missing[0]}' (it has: "
+                            f"{', '.join(row)}); the run reads texts from '{a}' and '{b}'.")
+    scores = run.predict([(str(r[a]), str(r[b])) for r in rows], batch_size=args.batch_size)
+    write_rows(args.output, [{**r, "prediction": s} for r, s in zip(rows, scores)])
+    print(f"Wrote {len(rows)} predictions to {args.output}")
+
+
+COMMANDS = {
+    "train": (_train, "Train a run: hf-tl train --config FILE.yaml [--key value ...]"),
+    "trainable": (_trainable, "Print what trains, without training: hf-tl trainable FILE.yaml [--key value ...]"),
+    "predict": (_predict, "Score a file with a run: hf-tl predict --run DIR --input FILE --output FILE"),
+}
+
+
+@exit_on_user_error
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``hf-tl`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+        lines = [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+        print("usage: hf-tl COMMAND [ARGS]\n\ncommands:\n" + "\n".join(lines))
+        if argv and argv[0] not in ("-h", "--help"):
+            raise HfTlError(f"Unknown command '{argv[0]}'; choose one of {', '.join(COMMANDS)}.")
+        return
+    command, rest = argv[0], argv[1:]
+    if command == "trainable" and rest and not rest[0].startswith("-"):
+        rest = ["--config", rest[0], *rest[1:]]  # hf-tl trainable CONFIG [overrides]
+    COMMANDS[command][0](rest)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+"""Typed configuration of a run: model, data, strategy and training settings.
+
+Each group is a dataclass with help text and checks in ``__post_init__``, so a bad value stops the run before any
+model is loaded. :mod:`hf_tl.config_io` reads YAML and command-line flags into these classes; nothing else in the
+package reads raw dictionaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Optional
+
+from hf_tl.errors import HfTlError
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+POOLING_CHOICES = ("auto", "cls", "mean", "last")
+PADDING_SIDES = ("auto", "left", "right")
+DTYPES = ("float32", "bfloat16", "float16")
+ARCHITECTURES = ("cross_encoder", "bi_encoder")
+HEAD_TYPES = ("linear", "mlp", "none")
+STAGE_UNITS = ("epoch", "steps")
+PRECISIONS = ("no", "fp16", "bf16")
+EVAL_STRATEGIES = ("epoch", "steps")
+TRACKERS = ("none", "tensorboard", "wandb", "mlflow", "all")
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise HfTlError(f"{name} must be one of {', '.join(choices)}, got '{value}'.")
+
+
+def _check_positive(name: str, value: float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise HfTlError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}.")
+
+
+@dataclass
+class ModelArguments:
+    """Which backbone to load and how to turn its hidden states into one vector."""
+
+    model_name_or_path: str = field(
+        default=DEFAULT_MODEL,
+        metadata={"help": "Hub id or local directory of a BERT-family encoder or GPT-family decoder."},
+    )
+    gguf_file: Optional[str] = field(
+        default=None, metadata={"help": "Name of a GGUF file inside model_name_or_path to load (dequantized)."}
+    )
+    trust_remote_code: bool = field(
+        default=False, metadata={"help": "Allow custom modelling code from the checkpoint (off by default)."}
+    )
+    pooling: str = field(
+        default="auto",
+        metadata={"help": "cls, mean or last (last non-padding token); auto = mean for encoders, last for decoders."},
+    )
+    padding_side: str = field(
+        default="auto", metadata={"help": "left or right; auto keeps right padding (pooling handles either)."}
+    )
+    max_length: int = field(default=128, metadata={"help": "Maximum tokens per text (or per pair)."})
+    torch_dtype: str = field(default="float32", metadata={"help": "Weights dtype: float32, bfloat16 or float16."})
+
+    def __post_init__(self):
+        _check_choice("pooling", self.pooling, POOLING_CHOICES)
+        _check_choice("padding_side", self.padding_side, PADDING_SIDES)
+        _check_choice("torch_dtype", self.torch_dtype, DTYPES)
+        _check_positive("max_length", self.max_length)
+
+
+@dataclass
+class DataArguments:
+    """Where the task's data comes from and which columns hold what."""
+
+    task: str = field(default="similarity", metadata={"help": "The task: similarity (more tasks arrive later)."})
+    architecture: str = field(
+        default="cross_encoder",
+        metadata={"help": "cross_encoder (pair -> regression head) or bi_encoder (cosine of two embeddings)."},
+    )
+    dataset_name: Optional[str] = field(
+        default=None, metadata={"help": "Hub dataset id, e.g. sentence-transformers/stsb or glue (with config)."}
+    )
+    dataset_config_name: Optional[str] = field(default=None, metadata={"help": "Hub dataset config, e.g. stsb."})
+    data_dir: Optional[str] = field(
+        default=None,
+        metadata={"help": "Folder that relative train/validation file paths are read from (env HF_TL_DATA_DIR)."},
+    )
+    train_file: Optional[str] = field(default=None, metadata={"help": "Local CSV/TSV/JSON(L) training file."})
+    validation_file: Optional[str] = field(default=None, metadata={"help": "Local CSV/TSV/JSON(L) dev file."})
+    column_names: Optional[str] = field(
+        default=None,
+        metadata={"help": "Comma-separated names for a headerless CSV/TSV, e.g. 'sentence1,sentence2,score'."},
+    )
+    text_column: str = field(default="sentence1", metadata={"help": "Column of the first text."})
+    text_pair_column: str = field(default="sentence2", metadata={"help": "Column of the second text."})
+    label_column: str = field(default="score", metadata={"help": "Column of the gold score."})
+    score_min: float = field(default=0.0, metadata={"help": "Lowest valid gold score."})
+    score_max: float = field(default=5.0, metadata={"help": "Highest valid gold score."})
+    max_train_samples: Optional[int] = field(default=None, metadata={"help": "Use only the first N train rows."})
+    max_eval_samples: Optional[int] = field(default=None, metadata={"help": "Use only the first N dev rows."})
+
+    def __post_init__(self):
+        if self.task != "similarity":
+            raise HfTlError(f"task must be 'similarity' (the only task this version ships), got '{self.task}'.")
+        _check_choice("architecture", self.architecture, ARCHITECTURES)
+        if self.score_max <= self.score_min:
+            raise HfTlError(f"score_max ({self.score_max}) must be greater than score_min ({self.score_min}).")
+        for name in ("max_train_samples", "max_eval_samples"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_positive(name, value)
+
+
+@dataclass
+class StrategyArguments:
+    """What trains, and when. One setting that means the same for BERT and GPT backbones."""
+
+    strategy: str = field(
+        default="full",
+        metadata={"help": "zero_shot, frozen, partial, full, gradual, lora, ia3, prompt_tuning or prefix_tuning."},
+    )
+    num_layers: Optional[int] = field(
+        default=None,
+        metadata={"help": "partial: train the top N transformer blocks; gradual: unfreeze down to N blocks."},
+    )
+    layers: Optional[str] = field(
+        default=None, metadata={"help": "partial: explicit block indices/ranges, e.g. '0,4-5' (0 = bottom)."}
+    )
+    unfreeze_every: str = field(default="epoch", metadata={"help": "gradual: a new stage every 'epoch' or 'steps'."})
+    unfreeze_steps: int = field(default=100, metadata={"help": "gradual: optimizer steps per stage (with steps)."})
+    layers_per_stage: int = field(default=1, metadata={"help": "gradual: blocks unfrozen at each new stage."})
+    layerwise_lr_decay: float = field(
+        default=1.0, metadata={"help": "Multiply the learning rate by this per block going down (1.0 = off)."}
+    )
+    head_learning_rate: Optional[float] = field(
+        default=None, metadata={"help": "Learning rate of the head (default: learning_rate)."}
+    )
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout."})
+    lora_target_modules: Optional[str] = field(
+        default=None, metadata={"help": "Comma-separated module names; default: chosen per architecture."}
+    )
+    peft_include_mlp: bool = field(
+        default=False, metadata={"help": "lora/ia3: also adapt the feed-forward projections."}
+    )
+    num_virtual_tokens: int = field(default=20, metadata={"help": "prompt_tuning/prefix_tuning: virtual tokens."})
+    head_type: str = field(
+        default="linear", metadata={"help": "linear, mlp, or none (bi-encoder: plain cosine of the embeddings)."}
+    )
+    head_hidden_size: Optional[int] = field(default=None, metadata={"help": "MLP head width (default: hidden size)."})
+    head_dropout: float = field(default=0.1, metadata={"help": "Dropout before the head."})
+
+    def __post_init__(self):
+        from hf_tl.strategies import STRATEGIES
+
+        if self.strategy not in STRATEGIES:
+            raise HfTlError(
+                f"Unknown strategy '{self.strategy}'; choose one of {', '.join(STRATEGIES)}."
+                + _did_you_mean(self.strategy, STRATEGIES)
+            )
+        _check_choice("unfreeze_every", self.unfreeze_every, STAGE_UNITS)
+        _check_choice("head_type", self.head_type, HEAD_TYPES)
+        if self.num_layers is not None:
+            _check_positive("num_layers", self.num_layers)
+        _check_positive("unfreeze_steps", self.unfreeze_steps)
+        _check_positive("layers_per_stage", self.layers_per_stage)
+        if not 0 < self.layerwise_lr_decay <= 1:
+            raise HfTlError(f"layerwise_lr_decay must be in (0, 1], got {self.layerwise_lr_decay}.")
+        if self.head_learning_rate is not None:
+            _check_positive("head_learning_rate", self.head_learning_rate)
+        _check_positive("lora_r", self.lora_r)
+        _check_positive("num_virtual_tokens", self.num_virtual_tokens)
+        if not 0 <= self.head_dropout < 1:
+            raise HfTlError(f"head_dropout must be in [0, 1), got {self.head_dropout}.")
+        if self.strategy == "partial" and self.num_layers is None and self.layers is None:
+            raise HfTlError("strategy 'partial' needs num_layers (top N blocks) or layers (e.g. '4-5').")
+        if self.strategy != "partial" and self.layers is not None:
+            raise HfTlError(f"layers is only used by strategy 'partial', not '{self.strategy}'; remove it.")
+
+
+@dataclass
+class TrainArguments:
+    """How the Accelerate loop trains, evaluates, checkpoints and logs."""
+
+    output_dir: Optional[str] = field(default=None, metadata={"help": "The run directory to write."})
+    overwrite_output_dir: bool = field(
+        default=False, metadata={"help": "Start over in an output_dir that holds a run (the old run is moved aside)."}
+    )
+    resume_from_checkpoint: Optional[str] = field(
+        default=None, metadata={"help": "A checkpoint folder of this run, or 'latest', to continue training."}
+    )
+    num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs to train (fractions allowed)."})
+    max_steps: Optional[int] = field(default=None, metadata={"help": "Optimizer steps to train; overrides epochs."})
+    per_device_train_batch_size: int = field(default=32, metadata={"help": "Train batch size per process."})
+    per_device_eval_batch_size: int = field(default=64, metadata={"help": "Eval batch size per process."})
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Micro-batches per optimizer step."})
+    learning_rate: float = field(default=2e-5, metadata={"help": "Peak learning rate of the backbone."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (not on biases and norms)."})
+    warmup_ratio: float = field(default=0.1, metadata={"help": "Fraction of steps with linear warmup."})
+    lr_scheduler_type: str = field(default="linear", metadata={"help": "transformers scheduler name after warmup."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm (0 = off)."})
+    mixed_precision: str = field(default="no", metadata={"help": "no, fp16 or bf16."})
+    seed: int = field(default=42, metadata={"help": "Seed for weights of the head, shuffling and dropout."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "Evaluate every 'epoch' or every eval_steps."})
+    eval_steps: int = field(default=500, metadata={"help": "Optimizer steps between evaluations (with steps)."})
+    metric_for_best_model: Optional[str] = field(
+        default=None, metadata={"help": "Metric that picks the best checkpoint (default: the task's primary)."}
+    )
+    early_stopping_patience: Optional[int] = field(
+        default=None, metadata={"help": "Stop after this many evaluations without improvement."}
+    )
+    pad_to_multiple_of: Optional[int] = field(default=None, metadata={"help": "Pad batches to a multiple of N."})
+    dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
+    logging_steps: int = field(default=50, metadata={"help": "Optimizer steps between training-loss logs."})
+    report_to: str = field(default="none", metadata={"help": "Tracker: none, tensorboard, wandb, mlflow or all."})
+    dry_run: bool = field(default=False, metadata={"help": "Print what would train and exit."})
+
+    def __post_init__(self):
+        _check_positive("num_train_epochs", self.num_train_epochs)
+        if self.max_steps is not None:
+            _check_positive("max_steps", self.max_steps)
+        for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+            _check_positive(name, getattr(self, name))
+        _check_positive("learning_rate", self.learning_rate)
+        _check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        if not 0 <= self.warmup_ratio < 1:
+            raise HfTlError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}.")
+        _check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
+        _check_choice("eval_strategy", self.eval_strategy, EVAL_STRATEGIES)
+        _check_positive("eval_steps", self.eval_steps)
+        _check_positive("logging_steps", self.logging_steps)
+        _check_choice("report_to", self.report_to, TRACKERS)
+        if self.early_stopping_patience is not None:
+            _check_positive("early_stopping_patience", self.early_stopping_patience)
+
+
+@dataclass
+class RunConfig:
+    """Every setting of one run, grouped. This is what a run directory records as ``config.yaml``."""
+
+    model: ModelArguments = field(default_factory=ModelArguments)
+    data: DataArguments = field(default_factory=DataArguments)
+    strategy: StrategyArguments = field(default_factory=StrategyArguments)
+    train: TrainArguments = field(default_factory=TrainArguments)
+
+    GROUPS = (("model", ModelArguments), ("data", DataArguments), ("strategy", StrategyArguments),
+              ("train", TrainArguments))
+
+    def to_flat_dict(self) -> dict:
+        """Return all settings as one flat ``{name: value}`` dict, the shape the YAML configs use."""
+        flat: dict = {}
+        for name, _ in self.GROUPS:
+            flat.update(asdict(getattr(self, name)))
+        return flat
+
+    @classmethod
+    def from_flat_dict(cls, values: dict) -> RunConfig:
+        """Build a config from a flat dict; unknown keys raise :class:`HfTlError`.
+
+        Args:
+            values: ``{name: value}`` as in a YAML config.
+
+        Returns:
+            The validated config.
+
+        Raises:
+            HfTlError: for an unknown key or an invalid value.
+        """
+        known = all_option_names()
+        for key in values:
+            if key not in known:
+                raise HfTlError(f"Unknown option '{key}'." + _did_you_mean(key, known))
+        groups = {}
+        for name, klass in cls.GROUPS:
+            names = {f.name for f in fields(klass)}
+            groups[name] = klass(**{k: v for k, v in values.items() if k in names})
+        return cls(**groups)
+
+
+def all_option_names() -> list[str]:
+    """Return the name of every option a config or flag may set."""
+    return [f.name for _, klass in RunConfig.GROUPS for f in fields(klass)]
+
+
+def _did_you_mean(name: str, choices) -> str:
+    from hf_tl.errors import suggest
+
+    return suggest(name, choices)

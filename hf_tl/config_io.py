@@ -1,0 +1,105 @@
+"""The one place that reads YAML configs and ``--key value`` flags into a :class:`RunConfig`.
+
+A YAML config is a flat mapping of option names (the same names as the flags). Flags override the YAML:
+the YAML values become the parser's defaults, then :class:`transformers.HfArgumentParser` parses the flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import yaml
+
+from hf_tl.config import DataArguments, ModelArguments, RunConfig, StrategyArguments, TrainArguments
+from hf_tl.errors import HfTlError, suggest
+
+
+def read_yaml(path: str | os.PathLike) -> dict:
+    """Read a flat YAML config file.
+
+    Args:
+        path: The YAML file.
+
+    Returns:
+        Its ``{option: value}`` mapping (empty for an empty file).
+
+    Raises:
+        HfTlError: if the file is missing, unparsable or not a mapping.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise HfTlError(f"Config file '{path}' does not exist; check the path given to --config.")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise HfTlError(f"Config file '{path}' is not valid YAML ({str(err).splitlines()[0]}).") from None
+    if not isinstance(values, dict):
+        raise HfTlError(f"Config file '{path}' must be a mapping of option: value, not a {type(values).__name__}.")
+    return values
+
+
+def write_yaml(config: RunConfig, path: str | os.PathLike) -> None:
+    """Write the resolved config as a flat YAML file that :func:`parse_args` can read back."""
+    Path(path).write_text(yaml.safe_dump(config.to_flat_dict(), sort_keys=False))
+
+
+def load_config(path: str | os.PathLike, **overrides) -> RunConfig:
+    """Load a YAML config (optionally overriding some options) for use from Python.
+
+    Args:
+        path: The YAML file.
+        **overrides: Options that replace the file's values.
+
+    Returns:
+        The validated config.
+
+    Raises:
+        HfTlError: for a missing file, an unknown option or an invalid value.
+    """
+    values = read_yaml(path)
+    values.update(overrides)
+    return RunConfig.from_flat_dict(values)
+
+
+def parse_args(argv: list[str] | None = None) -> RunConfig:
+    """Parse ``--config FILE.yaml`` plus ``--key value`` overrides, Hugging Face style.
+
+    Args:
+        argv: Command-line arguments (default: ``sys.argv[1:]``).
+
+    Returns:
+        The validated config.
+
+    Raises:
+        HfTlError: for an unknown flag or option, or an invalid value.
+    """
+    from transformers import HfArgumentParser
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", default=None)
+    known, rest = pre.parse_known_args(argv)
+
+    parser = HfArgumentParser((ModelArguments, DataArguments, StrategyArguments, TrainArguments))
+    parser.add_argument("--config", default=None, help="A YAML config; flags given beside it override it.")
+    if known.config:
+        values = read_yaml(known.config)
+        names = {action.dest for action in parser._actions}
+        for key in values:
+            if key not in names:
+                raise HfTlError(f"Unknown option '{key}' in {known.config}." + suggest(key, names))
+        parser.set_defaults(**values)
+    # Validation lives in the dataclasses; parse without it first so a YAML value can be overridden by a flag.
+    try:
+        outputs = parser.parse_args_into_dataclasses(args=rest, return_remaining_strings=True)
+    except SystemExit as err:  # argparse already printed what was wrong
+        raise HfTlError("Invalid command-line flags (see the message above); run with --help for the options.") from err
+    # The outputs are the four dataclasses, a namespace holding --config, then the unparsed strings.
+    groups, remaining = outputs[:4], outputs[-1]
+    if remaining:
+        flag = remaining[0]
+        flags = [f"--{a.dest}" for a in parser._actions]
+        raise HfTlError(f"Unknown option '{flag}'." + suggest(flag, flags))
+    model, data, strategy, train = groups
+    return RunConfig(model=model, data=data, strategy=strategy, train=train)

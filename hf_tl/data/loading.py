@@ -1,0 +1,119 @@
+"""Read a task's raw splits from local CSV/TSV/JSON(L) files or from the Hugging Face Hub."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from hf_tl.config import DataArguments
+from hf_tl.errors import HfTlError
+
+DATA_DIR_ENV = "HF_TL_DATA_DIR"
+SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "json"}
+
+
+def resolve_data_file(path: str, data_dir: str | None) -> Path:
+    """Find a data file: as given, else under ``data_dir`` (or the ``HF_TL_DATA_DIR`` environment variable).
+
+    Args:
+        path: The file as written in the config or flag.
+        data_dir: Optional base folder.
+
+    Returns:
+        The existing file.
+
+    Raises:
+        HfTlError: if the file does not exist in either place.
+    """
+    candidate = Path(os.path.expanduser(os.path.expandvars(path)))
+    base = data_dir or os.environ.get(DATA_DIR_ENV)
+    if not candidate.is_file() and base and not candidate.is_absolute():
+        candidate = Path(os.path.expanduser(base)) / candidate
+    if not candidate.is_file():
+        where = f" (also looked under {base})" if base else f" (set {DATA_DIR_ENV} or data_dir for relative paths)"
+        raise HfTlError(f"Data file '{path}' does not exist{where}; check train_file/validation_file.")
+    if candidate.suffix.lower() not in SUFFIXES:
+        raise HfTlError(f"Data file '{candidate}' must end in .csv, .tsv, .json or .jsonl.")
+    return candidate
+
+
+def read_file(path: Path, column_names: list[str] | None):
+    """Read one local file into a ``datasets.Dataset``.
+
+    CSV is read with quoting (fields with commas are quoted); TSV with quoting off, since GLUE-style TSVs hold
+    bare quote characters. A UTF-8 byte-order mark is dropped.
+
+    Raises:
+        HfTlError: if the file cannot be parsed.
+    """
+    from datasets import load_dataset
+
+    kind = SUFFIXES[path.suffix.lower()]
+    kwargs: dict = {}
+    if kind == "csv":
+        kwargs["encoding"] = "utf-8-sig"
+        if path.suffix.lower() in (".tsv", ".txt"):
+            kwargs.update(sep="\t", quoting=csv.QUOTE_NONE)
+        if column_names:
+            kwargs["column_names"] = column_names
+    try:
+        return load_dataset(kind, data_files={"split": str(path)}, split="split", **kwargs)
+    except Exception as err:  # datasets wraps pandas/arrow errors in many types
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise HfTlError(f"Cannot read '{path}' as {kind} ({first}); check its format and column_names.") from None
+
+
+def load_hub_splits(name: str, config_name: str | None) -> dict:
+    """Load a dataset's train and validation splits from the Hub.
+
+    Raises:
+        HfTlError: when offline, or the dataset or config does not exist.
+    """
+    from datasets import load_dataset
+
+    try:
+        dataset = load_dataset(name, config_name)
+    except Exception as err:
+        offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+        if offline or "connect" in str(err).lower() or "offline" in str(err).lower():
+            raise HfTlError(f"Cannot load dataset '{name}' from the Hub while offline; pass local files with "
+                            f"--train_file and --validation_file instead.") from None
+        raise HfTlError(f"Cannot load dataset '{name}'{f' ({config_name})' if config_name else ''}: "
+                        f"{str(err).splitlines()[0]}") from None
+    splits = {}
+    for split, names in (("train", ("train",)), ("validation", ("validation", "dev", "validation_matched"))):
+        found = next((n for n in names if n in dataset), None)
+        if found:
+            splits[split] = dataset[found]
+    return splits
+
+
+def load_raw_splits(args: DataArguments, need_train: bool = True) -> dict:
+    """Load the raw ``train`` and ``validation`` splits named by the data settings.
+
+    Args:
+        args: The data settings.
+        need_train: Whether a train split is required (not for zero-shot evaluation).
+
+    Returns:
+        ``{"train": Dataset, "validation": Dataset}`` (train may be missing when not needed).
+
+    Raises:
+        HfTlError: when no source is given or a required split is missing.
+    """
+    names = [c.strip() for c in args.column_names.split(",")] if args.column_names else None
+    if args.dataset_name:  # a Hub dataset wins over local files, so --dataset_name overrides a config's files
+        splits = load_hub_splits(args.dataset_name, args.dataset_config_name)
+    elif args.train_file or args.validation_file:
+        splits = {}
+        for split, path in (("train", args.train_file), ("validation", args.validation_file)):
+            if path:
+                splits[split] = read_file(resolve_data_file(path, args.data_dir), names)
+    else:
+        raise HfTlError("No data given; set train_file and validation_file (local files) or dataset_name (Hub).")
+    for split in ("validation",) + (("train",) if need_train else ()):
+        if split not in splits:
+            flag = "validation_file" if split == "validation" else "train_file"
+            raise HfTlError(f"No {split} split; set {flag} (or a dataset_name that has a {split} split).")
+    return splits

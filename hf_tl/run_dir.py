@@ -1,0 +1,122 @@
+"""The run directory: everything a run leaves behind, and the guard that never loses a previous run.
+
+Layout::
+
+    config.yaml                 the resolved config (every option, flags applied)
+    backbone/ | adapter/        fine-tuned backbone weights (safetensors) or the PEFT adapter
+    head.safetensors            the task head
+    tokenizer/                  the tokenizer
+    eval_results.json           the best dev metrics (written last: its presence marks a finished run)
+    eval_log.jsonl              one line per evaluation
+    trainable_parameters.txt    what trained (also .json)
+    checkpoints/checkpoint-N/   Accelerate states for --resume_from_checkpoint (last and best kept)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from hf_tl.errors import HfTlError
+
+CONFIG_FILE = "config.yaml"
+RESULTS_FILE = "eval_results.json"
+LOG_FILE = "eval_log.jsonl"
+HEAD_FILE = "head.safetensors"
+BACKBONE_DIR = "backbone"
+ADAPTER_DIR = "adapter"
+TOKENIZER_DIR = "tokenizer"
+CHECKPOINTS_DIR = "checkpoints"
+REPORT_FILE = "trainable_parameters"
+
+
+def holds_run(path: Path) -> bool:
+    """Whether ``path`` already holds (part of) an hf_tl run or any other files."""
+    return path.is_dir() and any(path.iterdir())
+
+
+def prepare_output_dir(output_dir: str | None, overwrite: bool, resuming: bool) -> Path:
+    """Check the output directory before anything is written to it.
+
+    A directory that already holds files is refused unless the run resumes in it, or ``overwrite`` is set, in
+    which case the previous contents are moved aside to ``<output_dir>.previous-<time>`` (never deleted).
+
+    Args:
+        output_dir: The requested run directory.
+        overwrite: ``--overwrite_output_dir``.
+        resuming: Whether ``--resume_from_checkpoint`` continues a run in this directory.
+
+    Returns:
+        The run directory (created).
+
+    Raises:
+        HfTlError: when no directory is given, or it holds a run and neither flag allows reusing it.
+    """
+    if not output_dir:
+        raise HfTlError("No output_dir given; set --output_dir to the folder the run should be written to.")
+    path = Path(output_dir)
+    if path.exists() and not path.is_dir():
+        raise HfTlError(f"output_dir '{path}' is a file; give a folder path.")
+    if holds_run(path) and not resuming:
+        if not overwrite:
+            raise HfTlError(f"output_dir '{path}' already holds a run; choose another --output_dir, resume it with "
+                            f"--resume_from_checkpoint latest, or pass --overwrite_output_dir (the old run is kept "
+                            f"under a .previous-* name).")
+        backup = path.with_name(f"{path.name}.previous-{time.strftime('%Y%m%d-%H%M%S')}")
+        path.rename(backup)
+        print(f"hf_tl: moved the previous run in {path} to {backup}")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def find_checkpoint(run_dir: Path, name: str) -> Path:
+    """Resolve ``--resume_from_checkpoint``: ``latest`` or a checkpoint folder.
+
+    Raises:
+        HfTlError: when there is no such checkpoint.
+    """
+    if name == "latest":
+        found = sorted((run_dir / CHECKPOINTS_DIR).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+        if not found:
+            raise HfTlError(f"No checkpoint to resume in '{run_dir / CHECKPOINTS_DIR}'; train without "
+                            f"--resume_from_checkpoint first.")
+        return found[-1]
+    path = Path(name)
+    if not (path / "trainer_state.json").is_file():
+        raise HfTlError(f"'{name}' is not an hf_tl checkpoint (no trainer_state.json); pass a folder under "
+                        f"{CHECKPOINTS_DIR}/ or 'latest'.")
+    return path
+
+
+def prune_checkpoints(run_dir: Path, keep: set[Path]) -> None:
+    """Delete checkpoints of this run other than ``keep`` (the last and the best)."""
+    keep = {p.resolve() for p in keep}
+    for ckpt in (run_dir / CHECKPOINTS_DIR).glob("checkpoint-*"):
+        if ckpt.resolve() not in keep:
+            shutil.rmtree(ckpt, ignore_errors=True)
+
+
+def save_head(head: torch.nn.Module, path: Path) -> None:
+    """Write the head's weights as safetensors."""
+    save_file({k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}, str(path))
+
+
+def load_head(head: torch.nn.Module, path: Path) -> None:
+    """Load head weights written by :func:`save_head` (strict: every tensor must match)."""
+    head.load_state_dict(load_file(str(path)))
+
+
+def write_json(path: Path, data) -> None:
+    """Write JSON with a trailing newline; NaN is kept as JSON's NaN token."""
+    path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    """Append one JSON line."""
+    with path.open("a") as fh:
+        fh.write(json.dumps(record) + "\n")

@@ -1,0 +1,63 @@
+"""gradual: staged unfreezing, head first, then one more block (or ``layers_per_stage`` blocks) from the top."""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from hf_tl.errors import HfTlError
+from hf_tl.layers import param_depth
+from hf_tl.strategies.base import LayerwiseStrategy, register
+
+
+@register("gradual")
+class Gradual(LayerwiseStrategy):
+    """Stage 0 trains the head; stage k also trains the top ``k * layers_per_stage`` blocks, down to ``num_layers``.
+
+    A new stage starts every epoch (``unfreeze_every: epoch``) or every ``unfreeze_steps`` optimizer steps.
+    """
+
+    def apply(self, model: nn.Module) -> nn.Module:
+        blocks_name, num_blocks = self.blocks_of(model)
+        depth = self.args.num_layers or num_blocks
+        if depth > num_blocks:
+            raise HfTlError(f"strategy 'gradual' asks to unfreeze {depth} blocks, but the model has only "
+                            f"{num_blocks}; set num_layers to at most {num_blocks}.")
+        self._depth, self._num_blocks, self._blocks_name = depth, num_blocks, blocks_name
+        # Everything that will ever train requires grad from the start (see Strategy.before_optimizer_step).
+        self.unfreeze_depths(model, set(range(num_blocks - depth, num_blocks + 1)))
+        self._depth_of = {f"backbone.{n}": param_depth(n, blocks_name, num_blocks)
+                          for n, _ in model.backbone.named_parameters()}
+        return model
+
+    def num_stages(self) -> int:
+        return 1 + math.ceil(self._depth / self.args.layers_per_stage)
+
+    def stage_at(self, step: int, epoch: int) -> int:
+        raw = epoch if self.args.unfreeze_every == "epoch" else step // self.args.unfreeze_steps
+        return min(raw, self.num_stages() - 1)
+
+    def lowest_trained_depth(self, stage: int) -> int:
+        """The lowest block depth that trains in ``stage`` (``num_blocks`` = only the head)."""
+        return max(self._num_blocks - stage * self.args.layers_per_stage, self._num_blocks - self._depth)
+
+    def frozen_at_stage(self, model: nn.Module, stage: int) -> set[str]:
+        lowest = self.lowest_trained_depth(stage)
+        # The final norm above the blocks joins with the first block, at stage 1.
+        top_open = stage >= 1
+        frozen = set()
+        for name, p in model.named_parameters():
+            depth = self._depth_of.get(name)
+            if not p.requires_grad or depth is None:
+                continue
+            if depth == self._num_blocks and top_open:
+                continue
+            if depth == self._num_blocks or depth < lowest:
+                frozen.add(name)
+        return frozen
+
+    def describe(self) -> str:
+        unit = "epoch" if self.args.unfreeze_every == "epoch" else f"{self.args.unfreeze_steps} steps"
+        return (f"gradual: head first, then {self.args.layers_per_stage} more block(s) from the top every {unit}, "
+                f"down to {self._depth} blocks ({self.num_stages()} stages)")

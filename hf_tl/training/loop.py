@@ -1,0 +1,194 @@
+"""The training loop: a plain Accelerate loop, readable top to bottom.
+
+setup -> (resume) -> for each epoch: train steps, evaluate + checkpoint, early stopping -> restore best -> save.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from hf_tl.builder import build
+from hf_tl.config import RunConfig
+from hf_tl.config_io import write_yaml
+from hf_tl.optim import build_optimizer
+from hf_tl.report import format_report, trainable_report
+from hf_tl.run_dir import (CHECKPOINTS_DIR, LOG_FILE, REPORT_FILE, RESULTS_FILE, append_jsonl, find_checkpoint,
+                           prepare_output_dir, prune_checkpoints, write_json)
+from hf_tl.training.evaluate import evaluate
+from hf_tl.training.export import export_run
+from hf_tl.training.setup import load_splits, make_accelerator, make_loaders
+from hf_tl.training.state import TrainState
+
+
+def train(config: RunConfig) -> dict:
+    """Train (or, for ``zero_shot``, only evaluate) one run and write its run directory.
+
+    Args:
+        config: The validated run config.
+
+    Returns:
+        The best dev metrics (also in ``eval_results.json``).
+
+    Raises:
+        HfTlError: for any problem with the user's settings or data, before training starts.
+    """
+    t = config.train
+    resuming = t.resume_from_checkpoint is not None
+    accelerator = make_accelerator(config, t.output_dir or ".")
+    # Only the main process touches the output directory; the others wait until it is ready.
+    run_dir = Path(t.output_dir or "")
+    if accelerator.is_main_process:
+        run_dir = prepare_output_dir(t.output_dir, t.overwrite_output_dir, resuming)
+    accelerator.wait_for_everyone()
+    resume_from = find_checkpoint(run_dir, t.resume_from_checkpoint) if resuming else None
+
+    set_seed(t.seed)
+    built = build(config)
+    model, task, strategy = built.model, built.task, built.strategy
+    report = trainable_report(model, strategy)
+    with accelerator.main_process_first():  # tokenize (and cache) once, on the main process first
+        splits = load_splits(task, config, need_train=report["trainable"] > 0)
+        evaluator = task.evaluator()
+    loaders = make_loaders(splits, config, built.backbone.tokenizer)
+    if accelerator.is_main_process:
+        write_yaml(config, run_dir / "config.yaml")
+        write_json(run_dir / f"{REPORT_FILE}.json", report)
+        (run_dir / f"{REPORT_FILE}.txt").write_text(format_report(report) + "\n")
+        accelerator.print(format_report(report))
+
+    start = time.perf_counter()
+    if report["trainable"] == 0:  # zero_shot: nothing trains, evaluate once
+        model, eval_loader = accelerator.prepare(model, loaders["validation"])
+        metrics = evaluate(model, eval_loader, accelerator, evaluator)
+        state = TrainState(history=[{"step": 0, "epoch": 0, **metrics}])
+        state.best_metric = metrics.get(t.metric_for_best_model or evaluator.primary_metric)
+    else:
+        model, state = _fit(config, accelerator, model, strategy, loaders, evaluator, run_dir, resume_from)
+    results = _best_results(state, evaluator, config)
+    results["train_runtime_s"] = round(time.perf_counter() - start, 2)
+    export_run(accelerator, model, strategy, built.backbone.tokenizer, run_dir)
+    if accelerator.is_main_process:
+        write_json(run_dir / RESULTS_FILE, results)
+    accelerator.end_training()
+    return results
+
+
+def _fit(config, accelerator, model, strategy, loaders, evaluator, run_dir, resume_from):
+    t = config.train
+    metric_name = t.metric_for_best_model or evaluator.primary_metric
+    optimizer = build_optimizer(model, config, strategy.uses_layerwise_lr)
+    model, optimizer, train_loader, eval_loader = accelerator.prepare(
+        model, optimizer, loaders["train"], loaders["validation"])
+    steps_per_epoch = math.ceil(len(train_loader) / t.gradient_accumulation_steps)
+    total_steps = t.max_steps or math.ceil(t.num_train_epochs * steps_per_epoch)
+    # A prepared scheduler steps once per process per optimizer step, so it is sized for all processes.
+    scheduler = accelerator.prepare(get_scheduler(
+        t.lr_scheduler_type, optimizer, num_warmup_steps=int(t.warmup_ratio * total_steps) * accelerator.num_processes,
+        num_training_steps=total_steps * accelerator.num_processes))
+    unwrapped = accelerator.unwrap_model(model)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if t.report_to != "none":
+        accelerator.init_trackers("hf_tl", config={k: v for k, v in config.to_flat_dict().items()
+                                                   if isinstance(v, (int, float, str, bool))})
+
+    state = TrainState()
+    if resume_from is not None:
+        accelerator.load_state(str(resume_from))
+        state = TrainState.load(resume_from)
+        accelerator.print(f"Resumed from {resume_from} at step {state.global_step}")
+    if accelerator.is_main_process:  # the log holds exactly the evaluations of this run's history
+        (run_dir / LOG_FILE).write_text("")
+        for record in state.history:
+            append_jsonl(run_dir / LOG_FILE, record)
+
+    progress = tqdm(total=total_steps, initial=state.global_step, disable=not accelerator.is_local_main_process,
+                    desc=f"{strategy.name}")
+    running_loss, loss_steps, stop = torch.zeros((), device=accelerator.device), 0, False
+    while not stop and state.global_step < total_steps:
+        train_loader.set_epoch(state.epoch)
+        batches = train_loader
+        if state.batches_in_epoch:
+            batches = accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
+        for batch in batches:
+            with accelerator.accumulate(model):
+                loss = model(**batch)["loss"]
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    strategy.before_optimizer_step(unwrapped, state.global_step, state.epoch)
+                    if t.max_grad_norm:
+                        accelerator.clip_grad_norm_(trainable, t.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            state.batches_in_epoch += 1
+            running_loss += loss.detach()
+            loss_steps += 1
+            if not accelerator.sync_gradients:
+                continue
+            state.global_step += 1
+            progress.update(1)
+            if state.global_step % t.logging_steps == 0:  # the only place the loss is read back to the host
+                train_loss = accelerator.reduce(running_loss / loss_steps, "mean").item()
+                progress.set_postfix(loss=f"{train_loss:.4f}")
+                accelerator.log({"train_loss": train_loss, "lr": scheduler.get_last_lr()[0]}, step=state.global_step)
+                running_loss.zero_()
+                loss_steps = 0
+            end_of_epoch = state.batches_in_epoch == len(train_loader)
+            if end_of_epoch:  # a checkpoint taken now resumes at the start of the next epoch
+                state.epoch, state.batches_in_epoch = state.epoch + 1, 0
+            if (t.eval_strategy == "steps" and state.global_step % t.eval_steps == 0) or (
+                    t.eval_strategy == "epoch" and end_of_epoch) or state.global_step >= total_steps:
+                stop = _evaluate_and_checkpoint(accelerator, model, eval_loader, evaluator, strategy, state,
+                                                metric_name, run_dir, t)
+            if stop or state.global_step >= total_steps:
+                break
+    progress.close()
+    if state.best_checkpoint:  # finish with the best weights, not the last
+        accelerator.load_state(state.best_checkpoint)
+    accelerator.wait_for_everyone()
+    return model, state
+
+
+def _evaluate_and_checkpoint(accelerator, model, eval_loader, evaluator, strategy, state, metric_name, run_dir, t):
+    """Evaluate, log, checkpoint, and return whether early stopping ends training."""
+    metrics = evaluate(model, eval_loader, accelerator, evaluator)
+    if metric_name not in metrics:
+        from hf_tl.errors import HfTlError
+
+        raise HfTlError(f"metric_for_best_model '{metric_name}' is not computed; choose one of "
+                        f"{', '.join(k for k in metrics if k != 'eval_samples')}.")
+    record = {"step": state.global_step, "epoch": state.epoch,
+              "stage": strategy.stage_at(state.global_step, state.epoch), **metrics}
+    state.history.append(record)
+    ckpt = run_dir / CHECKPOINTS_DIR / f"checkpoint-{state.global_step}"
+    if evaluator.is_better(metrics[metric_name], state.best_metric, metric_name):
+        state.best_metric, state.best_checkpoint, state.evals_without_improvement = metrics[metric_name], str(ckpt), 0
+    else:
+        state.evals_without_improvement += 1
+    accelerator.log({f"eval_{k}": v for k, v in metrics.items()}, step=state.global_step)
+    accelerator.save_state(str(ckpt))
+    if accelerator.is_main_process:
+        state.save(ckpt)
+        append_jsonl(run_dir / LOG_FILE, record)
+        prune_checkpoints(run_dir, {ckpt, Path(state.best_checkpoint or ckpt)})
+    accelerator.print(f"step {state.global_step}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()
+                                                                if isinstance(v, float)))
+    accelerator.wait_for_everyone()
+    return t.early_stopping_patience is not None and state.evals_without_improvement >= t.early_stopping_patience
+
+
+def _best_results(state: TrainState, evaluator, config: RunConfig) -> dict:
+    metric_name = config.train.metric_for_best_model or evaluator.primary_metric
+    best = next((r for r in state.history if r.get(metric_name) == state.best_metric), None)
+    best = best or (state.history[-1] if state.history else {})
+    return {"best_step": best.get("step"), "metric_for_best_model": metric_name,
+            "greater_is_better": evaluator.greater_is_better_for(metric_name),
+            **{(k if k.startswith("eval_") else f"eval_{k}"): v for k, v in best.items()
+               if k not in ("step", "epoch", "stage")}}
