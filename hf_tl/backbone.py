@@ -7,8 +7,10 @@ the user turns it on.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +75,18 @@ def _load_error(name: str, err: Exception) -> HfTlError:
     return HfTlError(f"Cannot load '{name}': {text.splitlines()[0] if text else type(err).__name__}.")
 
 
+@contextlib.contextmanager
+def _quiet_transformers():
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
 def _no_pooler_kwargs(config) -> dict:
     """``add_pooling_layer=False`` for encoders whose class takes it (BERT & co.): hf_tl pools by itself."""
     import inspect
@@ -116,11 +130,18 @@ def load_backbone(args: ModelArguments, weights_dir: str | None = None, tokenize
         dtype = getattr(torch, args.torch_dtype)
         weights = {} if gguf else {"use_safetensors": True}
         weights.update(_no_pooler_kwargs(config))
-        model = AutoModel.from_pretrained(source, config=config, dtype=dtype, **weights, **common)
+        with _quiet_transformers():  # its load report would list the pooler we drop on purpose
+            model, info = AutoModel.from_pretrained(source, config=config, dtype=dtype, output_loading_info=True,
+                                                    **weights, **common)
     except HfTlError:
         raise
     except (OSError, ValueError, EnvironmentError) as err:
         raise _load_error(args.model_name_or_path, err) from None
+    missing = [k for k in info.get("missing_keys", []) if not k.startswith("pooler.")]
+    if missing:
+        warnings.warn(f"{len(missing)} backbone weights were not in '{source}' and start random "
+                      f"(e.g. {', '.join(sorted(missing)[:3])}); check that the checkpoint matches its config.",
+                      stacklevel=2)
     if gguf:
         # transformers dequantizes GGUF weights to the requested dtype; drop the quantizer so the model saves
         # and trains as a normal float model.

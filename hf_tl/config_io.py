@@ -77,11 +77,12 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     """
     from transformers import HfArgumentParser
 
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--config", default=None)
     known, rest = pre.parse_known_args(argv)
 
-    parser = HfArgumentParser((ModelArguments, DataArguments, StrategyArguments, TrainArguments))
+    # No abbreviations: a typo such as --learning_rat must be an error, not silently --learning_rate.
+    parser = HfArgumentParser((ModelArguments, DataArguments, StrategyArguments, TrainArguments), allow_abbrev=False)
     parser.add_argument("--config", default=None, help="A YAML config; flags given beside it override it.")
     if known.config:
         values = read_yaml(known.config)

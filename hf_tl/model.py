@@ -38,6 +38,9 @@ class TransferModel(nn.Module):
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra) -> torch.Tensor:
         """Run the backbone and pool: ``(batch, seq)`` token ids -> ``(batch, hidden)`` features."""
+        peft_config = getattr(self.backbone, "active_peft_config", None)
+        if peft_config is not None and peft_config.is_prompt_learning:
+            extra.pop("token_type_ids", None)  # peft ignores them (with a warning per batch) for prompt learning
         if self.pass_position_ids:
             extra["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state

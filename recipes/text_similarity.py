@@ -8,6 +8,8 @@ All logic lives in hf_tl; this script only wires it together.
 
 import sys
 
+from accelerate import PartialState
+
 from hf_tl import parse_args, train
 from hf_tl.builder import build
 from hf_tl.errors import exit_on_user_error
@@ -22,7 +24,8 @@ def main(argv=None):
         print(format_report(trainable_report(built.model, built.strategy)))
         return None
     results = train(config)
-    print({k: v for k, v in results.items() if k.startswith("eval_") or k == "best_step"})
+    if PartialState().is_main_process:
+        print({k: v for k, v in results.items() if k.startswith("eval_") or k == "best_step"})
     return results
 
 

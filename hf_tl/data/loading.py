@@ -38,7 +38,7 @@ def resolve_data_file(path: str, data_dir: str | None) -> Path:
     return candidate
 
 
-def read_file(path: Path, column_names: list[str] | None):
+def read_file(path: Path, column_names: list[str] | None, split: str = "data"):
     """Read one local file into a ``datasets.Dataset``.
 
     CSV is read with quoting (fields with commas are quoted); TSV with quoting off, since GLUE-style TSVs hold
@@ -60,6 +60,9 @@ def read_file(path: Path, column_names: list[str] | None):
     try:
         return load_dataset(kind, data_files={"split": str(path)}, split="split", **kwargs)
     except Exception as err:  # datasets wraps pandas/arrow errors in many types
+        if "corresponds to no data" in str(err) or "No columns to parse" in str(err):
+            raise HfTlError(f"The {split} split is empty ('{path}' has no data rows); give a file with at least one "
+                            f"row.") from None
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise HfTlError(f"Cannot read '{path}' as {kind} ({first}); check its format and column_names.") from None
 
@@ -109,7 +112,7 @@ def load_raw_splits(args: DataArguments, need_train: bool = True) -> dict:
         splits = {}
         for split, path in (("train", args.train_file), ("validation", args.validation_file)):
             if path:
-                splits[split] = read_file(resolve_data_file(path, args.data_dir), names)
+                splits[split] = read_file(resolve_data_file(path, args.data_dir), names, split)
     else:
         raise HfTlError("No data given; set train_file and validation_file (local files) or dataset_name (Hub).")
     for split in ("validation",) + (("train",) if need_train else ()):

@@ -73,6 +73,7 @@ def train(config: RunConfig) -> dict:
         model, state = _fit(config, accelerator, model, strategy, loaders, evaluator, run_dir, resume_from)
     results = _best_results(state, evaluator, config)
     results["train_runtime_s"] = round(time.perf_counter() - start, 2)
+    results["num_processes"] = accelerator.num_processes
     export_run(accelerator, model, strategy, built.backbone.tokenizer, run_dir)
     if accelerator.is_main_process:
         write_json(run_dir / RESULTS_FILE, results)
@@ -113,10 +114,16 @@ def _fit(config, accelerator, model, strategy, loaders, evaluator, run_dir, resu
     running_loss, loss_steps, stop = torch.zeros((), device=accelerator.device), 0, False
     while not stop and state.global_step < total_steps:
         train_loader.set_epoch(state.epoch)
-        batches = train_loader
-        if state.batches_in_epoch:
+        batches, rng_at_resume = train_loader, None
+        if state.batches_in_epoch:  # resuming mid-epoch: same shuffled order, minus the batches already seen
             batches = accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
+            rng_at_resume = torch.get_rng_state()
         for batch in batches:
+            if rng_at_resume is not None:
+                # Starting a new iterator draws from the global RNG, which the uninterrupted run did not do at
+                # this point; put the checkpoint's RNG state back so dropout masks match.
+                torch.set_rng_state(rng_at_resume)
+                rng_at_resume = None
             with accelerator.accumulate(model):
                 loss = model(**batch)["loss"]
                 accelerator.backward(loss)

@@ -12,8 +12,13 @@ from hf_tl.data import PaddingCollator, load_raw_splits
 
 def make_accelerator(config: RunConfig, project_dir: str) -> Accelerator:
     """Create the Accelerator: precision, accumulation, trackers, and a seedable sampler for exact resumes."""
+    import torch
+
     trackers = None if config.train.report_to == "none" else config.train.report_to
     return Accelerator(
+        # Without a GPU, say so: Accelerate then runs several launched processes as MULTI_CPU (gloo) instead of
+        # one process each thinking it is alone.
+        cpu=not torch.cuda.is_available(),
         mixed_precision=config.train.mixed_precision,
         gradient_accumulation_steps=config.train.gradient_accumulation_steps,
         log_with=trackers,

