@@ -26,8 +26,10 @@ RUNS = [  # (label, config)
     ("frozen (cross-encoder)", "stsb_frozen"),
     ("partial, top 2 blocks (cross-encoder)", "stsb_partial"),
     ("gradual (cross-encoder)", "stsb_gradual"),
-    ("lora (bi-encoder)", "stsb_bi_encoder_lora"),
 ]
+OPTIONAL_RUNS = [("lora (bi-encoder)", "stsb_bi_encoder_lora"), ("ia3 (cross-encoder)", "stsb_ia3"),
+                 ("prompt tuning (cross-encoder)", "stsb_prompt_tuning"),
+                 ("prefix tuning (cross-encoder)", "stsb_prefix_tuning")]
 
 
 def run_one(config: str, out_dir: Path, extra: list[str]) -> dict:
@@ -60,15 +62,17 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output_root", required=True, help="Folder for the runs and the results (must not exist).")
-    parser.add_argument("--only", default=None, help="Comma-separated config names to run (default: all).")
+    parser.add_argument("--only", default=None,
+                        help="Comma-separated config names to run (default: the core set; the optional PEFT configs "
+                             "run only when named here).")
     parser.add_argument("extra", nargs="*", help="Flags passed to every run after --, e.g. -- --max_train_samples 200")
     args = parser.parse_args()
     root = Path(args.output_root)
     root.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(",")) if args.only else None
     rows = []
-    for label, config in RUNS:
-        if only and config not in only:
+    for label, config in RUNS + OPTIONAL_RUNS:
+        if (only and config not in only) or (not only and (label, config) in OPTIONAL_RUNS):
             continue
         row = {"label": label, **run_one(config, root / config, args.extra)}
         rows.append(row)

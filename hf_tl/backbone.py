@@ -135,7 +135,7 @@ def load_backbone(args: ModelArguments, weights_dir: str | None = None, tokenize
                                                     **weights, **common)
     except HfTlError:
         raise
-    except (OSError, ValueError, EnvironmentError) as err:
+    except (OSError, ValueError) as err:
         raise _load_error(args.model_name_or_path, err) from None
     missing = [k for k in info.get("missing_keys", []) if not k.startswith("pooler.")]
     if missing:

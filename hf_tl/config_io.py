@@ -95,7 +95,8 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     try:
         outputs = parser.parse_args_into_dataclasses(args=rest, return_remaining_strings=True)
     except SystemExit as err:  # argparse already printed what was wrong
-        raise HfTlError("Invalid command-line flags (see the message above); run with --help for the options.") from err
+        raise HfTlError("Invalid command-line flags (see the message above); run with --help for the options.") \
+            from err
     # The outputs are the four dataclasses, a namespace holding --config, then the unparsed strings.
     groups, remaining = outputs[:4], outputs[-1]
     if remaining:

@@ -29,7 +29,8 @@ def read_rows(path: str | Path) -> list[dict]:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError:
-                    raise HfTlError(f"Line {i + 1} of '{path}' is not valid JSON; write one object per line.") from None
+                    raise HfTlError(f"Line {i + 1} of '{path}' is not valid JSON; write one object per line.") \
+                        from None
         return rows
     raise HfTlError(f"Input file '{path}' must end in .csv, .tsv or .jsonl.")
 

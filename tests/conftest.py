@@ -24,7 +24,8 @@ STSB_ARGS = ["--train_file", "stsb/train.csv", "--validation_file", "stsb/dev.cs
 def pytest_configure(config):
     os.environ["HF_TL_DATA_DIR"] = str(DATA_DIR)
     if not (DATA_DIR / "stsb" / "train.csv").is_file():
-        raise pytest.UsageError(f"STS-B data not found under {DATA_DIR}; set HF_TL_DATA_DIR to the shared data folder.")
+        raise pytest.UsageError(f"STS-B data not found under {DATA_DIR}; set HF_TL_DATA_DIR to the shared data "
+                                f"folder.")
 
 
 def minilm_path() -> str | None:

@@ -8,8 +8,8 @@ from conftest import REPO
 from hf_tl import HfTlError, RunConfig, load_config, parse_args
 from hf_tl.config_io import write_yaml
 
-ALL_YAML = sorted(p for p in REPO.rglob("*.y*ml") if not any(part.startswith(".") for part in p.relative_to(REPO).parts)
-                  and "runs" not in p.parts)
+ALL_YAML = sorted(p for p in REPO.rglob("*.y*ml")
+                  if not any(part.startswith(".") or part == "runs" for part in p.relative_to(REPO).parts))
 
 
 def test_repository_ships_yaml_configs():

@@ -20,8 +20,10 @@ def weights(run):
     return tensors
 
 
-@pytest.mark.parametrize("eval_every", [["--eval_strategy", "epoch"], ["--eval_strategy", "steps", "--eval_steps", "3"]],
-                         ids=["at-epoch-end", "mid-epoch"])
+EVAL_EVERY = [["--eval_strategy", "epoch"], ["--eval_strategy", "steps", "--eval_steps", "3"]]
+
+
+@pytest.mark.parametrize("eval_every", EVAL_EVERY, ids=["at-epoch-end", "mid-epoch"])
 def test_resumed_run_ends_like_an_uninterrupted_one(tiny_bert, tmp_path, monkeypatch, eval_every):
     common = ["--strategy", "full", "--num_train_epochs", "2", "--head_dropout", "0.2", *eval_every]
     full_run, resumed = tmp_path / "uninterrupted", tmp_path / "resumed"

@@ -59,7 +59,8 @@ def check_scores(values: list, split: str, column: str, low: float, high: float)
             score = float(value)
         except (TypeError, ValueError):
             raise HfTlError(f"Row {i + 1} of the {split} data has a non-numeric score {value!r} in column "
-                            f"'{column}'; the label column must hold numbers (check label_column/column_names).")
+                            f"'{column}'; the label column must hold numbers (check label_column/column_names).") \
+                from None
         if math.isnan(score):
             raise HfTlError(f"Row {i + 1} of the {split} data has no score in column '{column}'; fill or drop it.")
         if not low <= score <= high:

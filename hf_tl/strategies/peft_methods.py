@@ -116,7 +116,8 @@ class PromptTuning(PeftStrategy):
     def peft_config(self, model_type: str):
         from peft import PromptTuningConfig, TaskType
 
-        return PromptTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=self.args.num_virtual_tokens)
+        return PromptTuningConfig(task_type=TaskType.FEATURE_EXTRACTION,
+                                  num_virtual_tokens=self.args.num_virtual_tokens)
 
 
 @register("prefix_tuning")
@@ -126,4 +127,5 @@ class PrefixTuning(PeftStrategy):
     def peft_config(self, model_type: str):
         from peft import PrefixTuningConfig, TaskType
 
-        return PrefixTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=self.args.num_virtual_tokens)
+        return PrefixTuningConfig(task_type=TaskType.FEATURE_EXTRACTION,
+                                  num_virtual_tokens=self.args.num_virtual_tokens)

@@ -19,8 +19,17 @@ from hf_tl.config import RunConfig
 from hf_tl.config_io import write_yaml
 from hf_tl.optim import build_optimizer
 from hf_tl.report import format_report, trainable_report
-from hf_tl.run_dir import (CHECKPOINTS_DIR, LOG_FILE, REPORT_FILE, RESULTS_FILE, append_jsonl, find_checkpoint,
-                           prepare_output_dir, prune_checkpoints, write_json)
+from hf_tl.run_dir import (
+    CHECKPOINTS_DIR,
+    LOG_FILE,
+    REPORT_FILE,
+    RESULTS_FILE,
+    append_jsonl,
+    find_checkpoint,
+    prepare_output_dir,
+    prune_checkpoints,
+    write_json,
+)
 from hf_tl.training.evaluate import evaluate
 from hf_tl.training.export import export_run
 from hf_tl.training.setup import load_splits, make_accelerator, make_loaders
