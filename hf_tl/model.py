@@ -31,6 +31,16 @@ class TransferModel(nn.Module):
         self.pooling = pooling
         self.loss_name = loss
         self.pass_position_ids = pass_position_ids
+        # Set by strategies that keep the backbone fixed: it then stays in eval mode (no dropout), so it acts as
+        # the deterministic feature extractor that feature extraction means.
+        self.backbone_frozen = False
+
+    def train(self, mode: bool = True) -> TransferModel:
+        """Like ``nn.Module.train``, but a frozen backbone stays in eval mode."""
+        super().train(mode)
+        if self.backbone_frozen:
+            self.backbone.eval()
+        return self
 
     @property
     def is_bi_encoder(self) -> bool:

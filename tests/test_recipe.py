@@ -125,3 +125,19 @@ def test_real_minilm_zero_shot_matches_the_known_stsb_figure(tmp_path):
                           str(tmp_path / "zs")])
     assert results["eval_samples"] == 1500
     assert results["eval_spearmanr"] == pytest.approx(0.867, abs=0.003)  # all-MiniLM-L6-v2 on STS-B dev
+    close, far = hf_tl.load_run(tmp_path / "zs").predict([("A man is playing a guitar.", "A man plays guitar."),
+                                                          ("A man is playing a guitar.", "Stocks fell today.")])
+    assert close > 4.0 and far < close  # cosine, on the 0-5 scale
+
+
+def test_same_seed_same_run_and_accumulation_matches_a_bigger_batch(tiny_bert, tmp_path):
+    def final_metrics(name, *extra):
+        run_recipe(tiny_args(tiny_bert, tmp_path / name, "--head_dropout", "0.0", *extra, train=32, dev=16))
+        return json.loads((tmp_path / name / "eval_results.json").read_text())
+
+    a = final_metrics("a", "--per_device_train_batch_size", "8")
+    b = final_metrics("b", "--per_device_train_batch_size", "8")
+    assert a["eval_spearmanr"] == b["eval_spearmanr"] and a["eval_pearsonr"] == b["eval_pearsonr"]
+    accumulated = final_metrics("c", "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "2")
+    assert accumulated["best_step"] == a["best_step"] == 4  # 32 samples / (4 x 2) optimizer steps
+    assert accumulated["eval_pearsonr"] == pytest.approx(a["eval_pearsonr"], abs=2e-3)

@@ -184,3 +184,10 @@ def test_save_load_run_predict_reproduces_the_dev_metrics(tiny_model, strategy, 
         assert "adapter" not in saved and "backbone" not in saved
     else:
         assert "backbone" in saved
+
+
+def test_a_frozen_backbone_stays_in_eval_mode_while_the_head_trains(tiny_bert):
+    built = build(make(tiny_bert, "frozen"))
+    built.model.train()
+    assert built.model.head.training
+    assert not any(m.training for m in built.model.backbone.modules())

@@ -6,6 +6,8 @@ model is handed to Accelerate, so distributed wrappers see a fixed set of traina
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from torch import nn
 
 from hf_tl.config import StrategyArguments
@@ -43,8 +45,8 @@ def set_trainable(module: nn.Module, trainable: bool) -> None:
         p.requires_grad_(trainable)
 
 
-class Strategy:
-    """Base class. Subclasses override :meth:`apply` and, if training changes over time, the stage hooks."""
+class Strategy(ABC):
+    """Base class. Subclasses implement :meth:`apply` and, if training changes over time, the stage hooks."""
 
     name = "base"
     is_peft = False  # the backbone is saved as an adapter
@@ -54,9 +56,9 @@ class Strategy:
     def __init__(self, args: StrategyArguments):
         self.args = args
 
+    @abstractmethod
     def apply(self, model: nn.Module) -> nn.Module:
         """Set what trains on ``model`` (a TransferModel) and return it (possibly with a wrapped backbone)."""
-        raise NotImplementedError(f"strategy {self.name} must implement apply()")
 
     def num_stages(self) -> int:
         """How many training stages the strategy has (1 unless it unfreezes gradually)."""

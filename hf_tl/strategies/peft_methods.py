@@ -5,6 +5,8 @@ Target modules are chosen per architecture so the user never has to name them; `
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 from torch import nn
 
 from hf_tl.errors import HfTlError
@@ -59,9 +61,9 @@ class PeftStrategy(Strategy):
     is_peft = True
     trains_backbone_weights = False
 
+    @abstractmethod
     def peft_config(self, model_type: str):
-        """Return the ``peft`` config for this method (subclasses)."""
-        raise NotImplementedError(f"strategy {self.name} must implement peft_config()")
+        """Return the ``peft`` config for this method."""
 
     def _targets(self, model_type: str) -> list[str] | None:
         if self.args.lora_target_modules:

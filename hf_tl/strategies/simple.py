@@ -19,6 +19,7 @@ class ZeroShot(Strategy):
             raise HfTlError("strategy 'zero_shot' needs architecture bi_encoder with head_type none (an untrained "
                             "head would score at random).")
         set_trainable(model, False)
+        model.backbone_frozen = True
         return model
 
     def describe(self) -> str:
@@ -34,6 +35,7 @@ class Frozen(Strategy):
     def apply(self, model: nn.Module) -> nn.Module:
         set_trainable(model.backbone, False)
         set_trainable(model.head, True)
+        model.backbone_frozen = True
         if not any(p.requires_grad for p in model.parameters()):
             raise HfTlError("strategy 'frozen' with head_type none leaves nothing to train; use head_type linear or "
                             "mlp, or strategy zero_shot.")
