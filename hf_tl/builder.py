@@ -42,9 +42,12 @@ def build(config: RunConfig, apply_strategy: bool = True, weights_dir: str | Non
     hidden = backbone.model.config.hidden_size
     head = task.build_head(hidden, config.strategy)
     pooling = default_pooling(config.model, backbone.is_decoder)
-    left_padded_decoder = backbone.is_decoder and backbone.tokenizer.padding_side == "left"
+    if config.strategy.strategy == "prompt_tuning":
+        # peft drops position ids under prompt tuning, so left padding would shift the real tokens' positions.
+        backbone.tokenizer.padding_side = "right"
+    # With left padding, positions must count from each row's first real token, not from the padding.
     model = TransferModel(backbone.model, head, pooling, loss=task.loss,
-                          pass_position_ids=left_padded_decoder and config.strategy.strategy != "prompt_tuning")
+                          pass_position_ids=backbone.tokenizer.padding_side == "left")
     strategy = get_strategy(config.strategy)
     if apply_strategy:
         model = strategy.apply(model)

@@ -270,9 +270,33 @@ class RunConfig:
                 raise HfTlError(f"Unknown option '{key}'." + _did_you_mean(key, known))
         groups = {}
         for name, klass in cls.GROUPS:
-            names = {f.name for f in fields(klass)}
-            groups[name] = klass(**{k: v for k, v in values.items() if k in names})
+            typed = {f.name: f.type for f in fields(klass)}
+            groups[name] = klass(**{k: _coerce(k, v, typed[k]) for k, v in values.items() if k in typed})
         return cls(**groups)
+
+    def __post_init__(self):
+        if self.model.torch_dtype == "float16" and self.strategy.strategy != "zero_shot":
+            raise HfTlError("Training float16 weights is unstable (and fp16 mixed precision refuses it); keep "
+                            "torch_dtype float32 and set mixed_precision fp16 or bf16 instead.")
+
+
+def _coerce(name: str, value, field_type) -> object:
+    """Convert a YAML string to the option's type (PyYAML reads ``1e-5`` as a string, for instance)."""
+    if not isinstance(value, str):
+        return value
+    type_name = str(field_type)  # an annotation string, or a type once HfArgumentParser has resolved it
+    try:
+        if "float" in type_name:
+            return float(value)
+        if "int" in type_name:
+            return int(value)
+    except ValueError:
+        raise HfTlError(f"Option '{name}' must be a number, got '{value}'.") from None
+    if "bool" in type_name:
+        if value.lower() not in ("true", "false", "yes", "no", "1", "0"):
+            raise HfTlError(f"Option '{name}' must be true or false, got '{value}'.")
+        return value.lower() in ("true", "yes", "1")
+    return value
 
 
 def all_option_names() -> list[str]:

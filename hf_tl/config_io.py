@@ -86,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     parser.add_argument("--config", default=None, help="A YAML config; flags given beside it override it.")
     if known.config:
         values = read_yaml(known.config)
-        names = {action.dest for action in parser._actions}
+        names = {action.dest for action in parser._actions} - {"help", "config"}
         for key in values:
             if key not in names:
                 raise HfTlError(f"Unknown option '{key}' in {known.config}." + suggest(key, names))

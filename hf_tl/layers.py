@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from torch import nn
 
 from hf_tl.errors import HfTlError
@@ -51,18 +53,15 @@ def parse_layer_spec(spec: str, num_blocks: int) -> list[int]:
     """
     indices: set[int] = set()
     for part in str(spec).split(","):
-        part = part.strip()
-        try:
-            if "-" in part[1:]:
-                lo, hi = part.split("-", 1) if not part.startswith("-") else ("-" + part[1:].split("-", 1)[0],
-                                                                               part[1:].split("-", 1)[1])
-                lo_i, hi_i = int(lo), int(hi)
-                indices.update(range(lo_i, hi_i + 1))
-            else:
-                i = int(part)
-                indices.add(i if i >= 0 else num_blocks + i)
-        except ValueError:
-            raise HfTlError(f"Cannot read layers '{spec}'; write indices and ranges like '0,4-5'.") from None
+        match = re.fullmatch(r"\s*(-?\d+)\s*(?:-\s*(-?\d+)\s*)?", part)
+        if not match:
+            raise HfTlError(f"Cannot read layers '{spec}'; write indices and ranges like '0,4-5' or '-2--1'.")
+        lo, hi = (int(g) if g is not None else None for g in match.groups())
+        lo = lo if lo >= 0 else num_blocks + lo
+        hi = lo if hi is None else (hi if hi >= 0 else num_blocks + hi)
+        if hi < lo:
+            raise HfTlError(f"layers '{spec}' has the empty range '{part.strip()}'; write the lower block first.")
+        indices.update(range(lo, hi + 1))
     bad = [i for i in indices if not 0 <= i < num_blocks]
     if bad:
         raise HfTlError(f"layers '{spec}' names block {bad[0]}, but the model has {num_blocks} blocks "
@@ -86,6 +85,8 @@ def param_depth(name: str, blocks_name: str, num_blocks: int) -> int:
         return int(name[len(prefix):].split(".", 1)[0])
     # Parameters outside the blocks are either input embeddings (below) or final norms / PEFT prompts (above).
     parts = name.lower().split(".")
+    if "prompt_encoder" in parts:  # PEFT virtual tokens sit with the adapters, above the frozen model
+        return num_blocks
     if any("embed" in part or part in ("wte", "wpe") for part in parts):
         return -1
     return num_blocks

@@ -40,9 +40,13 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str) -> torch
     Raises:
         HfTlError: for an unknown mode.
     """
-    attention_mask = align_mask(hidden, attention_mask)
+    virtual = hidden.shape[1] - attention_mask.shape[1]
     if mode == "cls":
-        return hidden[:, 0]
+        # The first real token: with left padding it is not at position 0, and prompt tuning puts virtual tokens
+        # before it.
+        first = attention_mask.long().argmax(dim=1) + max(virtual, 0)
+        return hidden[torch.arange(hidden.shape[0], device=hidden.device), first]
+    attention_mask = align_mask(hidden, attention_mask)
     if mode == "mean":
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)

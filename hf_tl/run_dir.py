@@ -40,11 +40,10 @@ def holds_run(path: Path) -> bool:
     return path.is_dir() and any(path.iterdir())
 
 
-def prepare_output_dir(output_dir: str | None, overwrite: bool, resuming: bool) -> Path:
-    """Check the output directory before anything is written to it.
+def check_output_dir(output_dir: str | None, overwrite: bool, resuming: bool) -> Path:
+    """Check the output directory before anything is written to it (read-only; safe on every process).
 
-    A directory that already holds files is refused unless the run resumes in it, or ``overwrite`` is set, in
-    which case the previous contents are moved aside to ``<output_dir>.previous-<time>`` (never deleted).
+    A directory that already holds files is refused unless the run resumes in it, or ``overwrite`` is set.
 
     Args:
         output_dir: The requested run directory.
@@ -52,7 +51,7 @@ def prepare_output_dir(output_dir: str | None, overwrite: bool, resuming: bool) 
         resuming: Whether ``--resume_from_checkpoint`` continues a run in this directory.
 
     Returns:
-        The run directory (created).
+        The run directory.
 
     Raises:
         HfTlError: when no directory is given, or it holds a run and neither flag allows reusing it.
@@ -62,11 +61,22 @@ def prepare_output_dir(output_dir: str | None, overwrite: bool, resuming: bool) 
     path = Path(output_dir)
     if path.exists() and not path.is_dir():
         raise HfTlError(f"output_dir '{path}' is a file; give a folder path.")
-    if holds_run(path) and not resuming:
-        if not overwrite:
-            raise HfTlError(f"output_dir '{path}' already holds a run; choose another --output_dir, resume it with "
-                            f"--resume_from_checkpoint latest, or pass --overwrite_output_dir (the old run is kept "
-                            f"under a .previous-* name).")
+    if holds_run(path) and not resuming and not overwrite:
+        raise HfTlError(f"output_dir '{path}' already holds a run; choose another --output_dir, resume it with "
+                        f"--resume_from_checkpoint latest, or pass --overwrite_output_dir (the old run is kept "
+                        f"under a .previous-* name).")
+    return path
+
+
+def prepare_output_dir(path: Path, overwrite: bool, resuming: bool) -> Path:
+    """Create the run directory after :func:`check_output_dir` passed (main process only).
+
+    With ``overwrite``, previous contents are moved aside to ``<output_dir>.previous-<time>``, never deleted.
+
+    Returns:
+        The run directory (created).
+    """
+    if holds_run(path) and not resuming and overwrite:
         backup = path.with_name(f"{path.name}.previous-{time.strftime('%Y%m%d-%H%M%S')}")
         path.rename(backup)
         print(f"hf_tl: moved the previous run in {path} to {backup}")
@@ -90,6 +100,10 @@ def find_checkpoint(run_dir: Path, name: str) -> Path:
     if not (path / "trainer_state.json").is_file():
         raise HfTlError(f"'{name}' is not an hf_tl checkpoint (no trainer_state.json); pass a folder under "
                         f"{CHECKPOINTS_DIR}/ or 'latest'.")
+    if path.resolve().parent != (run_dir / CHECKPOINTS_DIR).resolve():
+        # Resuming writes into output_dir; a checkpoint of another run would mix two runs in one folder.
+        raise HfTlError(f"Checkpoint '{name}' belongs to another run than output_dir '{run_dir}'; resume with "
+                        f"--output_dir set to the folder that holds it.")
     return path
 
 

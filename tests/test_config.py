@@ -72,3 +72,18 @@ def test_yaml_must_be_a_mapping(tmp_path):
     path.write_text("- a\n- b\n")
     with pytest.raises(HfTlError, match="must be a mapping"):
         load_config(path)
+
+
+def test_yaml_strings_are_coerced_to_the_option_type(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("learning_rate: 1e-5\nlora_r: '4'\noverwrite_output_dir: 'true'\n")  # PyYAML: 1e-5 is a str
+    config = load_config(path)
+    assert config.train.learning_rate == 1e-5 and config.strategy.lora_r == 4 and config.train.overwrite_output_dir
+    path.write_text("learning_rate: fast\n")
+    with pytest.raises(HfTlError, match="'learning_rate' must be a number"):
+        load_config(path)
+
+
+def test_float16_weights_for_training_are_refused():
+    with pytest.raises(HfTlError, match="keep torch_dtype float32"):
+        parse_args(["--torch_dtype", "float16", "--strategy", "full"])

@@ -140,3 +140,20 @@ def test_the_shell_sees_one_line_and_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "hf_tl error: Unknown strategy 'nope'; choose one of " + ", ".join(__import__("hf_tl").STRATEGIES) + "."]
+
+
+def test_resume_from_another_runs_checkpoint_is_refused(tiny_bert, tmp_path, capsys):
+    other = tmp_path / "other"
+    run_recipe(tiny_args(tiny_bert, other, train=8, dev=8))
+    target = tmp_path / "target"
+    run_recipe(tiny_args(tiny_bert, target, train=8, dev=8))
+    before = tree_digest(target)
+    checkpoint = next((other / "checkpoints").iterdir())
+    expect_user_error(tiny_args(tiny_bert, target, "--resume_from_checkpoint", str(checkpoint)),
+                      "belongs to another run", capsys)
+    assert tree_digest(target) == before
+
+
+def test_unknown_metric_for_best_model_stops_before_training(tiny_bert, tmp_path, capsys):
+    expect_user_error(tiny_args(tiny_bert, tmp_path / "out", "--metric_for_best_model", "eval_spearmanr"),
+                      "metric_for_best_model 'eval_spearmanr' is not computed.*pearsonr, spearmanr", capsys)

@@ -52,3 +52,11 @@ def test_decoder_last_token_pooling_is_the_same_with_left_and_right_padding(tiny
         with torch.no_grad():
             outputs.append(built.model.encode(batch["input_ids"], batch["attention_mask"]))
     assert torch.allclose(outputs[0], outputs[1], atol=1e-5)
+
+
+def test_cls_is_the_first_real_token_with_left_padding_and_virtual_tokens():
+    hidden = torch.arange(2 * 5 * 1, dtype=torch.float).reshape(2, 5, 1)
+    left = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    assert pool(hidden, left, "cls")[:, 0].tolist() == [2.0, 5.0]
+    # 2 virtual tokens before 3 real positions (the first row left-padded by one)
+    assert pool(hidden, torch.tensor([[0, 1, 1], [1, 1, 1]]), "cls")[:, 0].tolist() == [3.0, 7.0]

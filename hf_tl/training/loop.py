@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import time
-from pathlib import Path
 
 import torch
 from accelerate.utils import set_seed
@@ -17,6 +16,7 @@ from transformers import get_scheduler
 from hf_tl.builder import build
 from hf_tl.config import RunConfig
 from hf_tl.config_io import write_yaml
+from hf_tl.errors import HfTlError
 from hf_tl.optim import build_optimizer
 from hf_tl.report import format_report, trainable_report
 from hf_tl.run_dir import (
@@ -25,6 +25,7 @@ from hf_tl.run_dir import (
     REPORT_FILE,
     RESULTS_FILE,
     append_jsonl,
+    check_output_dir,
     find_checkpoint,
     prepare_output_dir,
     prune_checkpoints,
@@ -51,20 +52,29 @@ def train(config: RunConfig) -> dict:
     t = config.train
     resuming = t.resume_from_checkpoint is not None
     accelerator = make_accelerator(config, t.output_dir or ".")
-    # Only the main process touches the output directory; the others wait until it is ready.
-    run_dir = Path(t.output_dir or "")
-    if accelerator.is_main_process:
-        run_dir = prepare_output_dir(t.output_dir, t.overwrite_output_dir, resuming)
-    accelerator.wait_for_everyone()
+    # Every process checks the output directory (so a refusal stops all of them); only the main one changes it.
+    run_dir = check_output_dir(t.output_dir, t.overwrite_output_dir, resuming)
     resume_from = find_checkpoint(run_dir, t.resume_from_checkpoint) if resuming else None
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        prepare_output_dir(run_dir, t.overwrite_output_dir, resuming)
+    accelerator.wait_for_everyone()
 
     set_seed(t.seed)
     built = build(config)
     model, task, strategy = built.model, built.task, built.strategy
     report = trainable_report(model, strategy)
-    with accelerator.main_process_first():  # tokenize (and cache) once, on the main process first
-        splits = load_splits(task, config, need_train=report["trainable"] > 0)
+    # Every process reads and checks the data itself (in memory, nothing cached), so a data error stops all of
+    # them alike instead of leaving the others waiting at a barrier.
+    splits = load_splits(task, config, need_train=report["trainable"] > 0)
+    with accelerator.main_process_first():  # evaluate copies the metric modules into its cache: once, main first
         evaluator = task.evaluator()
+    if t.metric_for_best_model and t.metric_for_best_model not in evaluator.metrics:
+        raise HfTlError(f"metric_for_best_model '{t.metric_for_best_model}' is not computed by the {task.name} task; "
+                        f"choose one of {', '.join(evaluator.metrics)}.")
+    if resuming and report["trainable"] == 0:
+        raise HfTlError(f"strategy '{strategy.name}' trains nothing, so there is nothing to resume; drop "
+                        f"--resume_from_checkpoint.")
     loaders = make_loaders(splits, config, built.backbone.tokenizer)
     if accelerator.is_main_process:
         write_yaml(config, run_dir / "config.yaml")
@@ -113,6 +123,8 @@ def _fit(config, accelerator, model, strategy, loaders, evaluator, run_dir, resu
         accelerator.load_state(str(resume_from))
         state = TrainState.load(resume_from)
         accelerator.print(f"Resumed from {resume_from} at step {state.global_step}")
+    # from_pretrained leaves the backbone in eval mode; training needs dropout on (a frozen backbone stays in eval).
+    model.train()
     if accelerator.is_main_process:  # the log holds exactly the evaluations of this run's history
         (run_dir / LOG_FILE).write_text("")
         for record in state.history:
@@ -148,6 +160,7 @@ def _fit(config, accelerator, model, strategy, loaders, evaluator, run_dir, resu
             loss_steps += 1
             if not accelerator.sync_gradients:
                 continue
+            stage = strategy.stage_at(state.global_step, state.epoch)  # the stage this step trained in
             state.global_step += 1
             progress.update(1)
             if state.global_step % t.logging_steps == 0:  # the only place the loss is read back to the host
@@ -161,31 +174,25 @@ def _fit(config, accelerator, model, strategy, loaders, evaluator, run_dir, resu
                 state.epoch, state.batches_in_epoch = state.epoch + 1, 0
             if (t.eval_strategy == "steps" and state.global_step % t.eval_steps == 0) or (
                     t.eval_strategy == "epoch" and end_of_epoch) or state.global_step >= total_steps:
-                stop = _evaluate_and_checkpoint(accelerator, model, eval_loader, evaluator, strategy, state,
+                stop = _evaluate_and_checkpoint(accelerator, model, eval_loader, evaluator, stage, state,
                                                 metric_name, run_dir, t)
             if stop or state.global_step >= total_steps:
                 break
     progress.close()
     if state.best_checkpoint:  # finish with the best weights, not the last
-        accelerator.load_state(state.best_checkpoint)
+        accelerator.load_state(str(run_dir / CHECKPOINTS_DIR / state.best_checkpoint))
     accelerator.wait_for_everyone()
     return model, state
 
 
-def _evaluate_and_checkpoint(accelerator, model, eval_loader, evaluator, strategy, state, metric_name, run_dir, t):
+def _evaluate_and_checkpoint(accelerator, model, eval_loader, evaluator, stage, state, metric_name, run_dir, t):
     """Evaluate, log, checkpoint, and return whether early stopping ends training."""
     metrics = evaluate(model, eval_loader, accelerator, evaluator)
-    if metric_name not in metrics:
-        from hf_tl.errors import HfTlError
-
-        raise HfTlError(f"metric_for_best_model '{metric_name}' is not computed; choose one of "
-                        f"{', '.join(k for k in metrics if k != 'eval_samples')}.")
-    record = {"step": state.global_step, "epoch": state.epoch,
-              "stage": strategy.stage_at(state.global_step, state.epoch), **metrics}
+    record = {"step": state.global_step, "epoch": state.epoch, "stage": stage, **metrics}
     state.history.append(record)
     ckpt = run_dir / CHECKPOINTS_DIR / f"checkpoint-{state.global_step}"
     if evaluator.is_better(metrics[metric_name], state.best_metric, metric_name):
-        state.best_metric, state.best_checkpoint, state.evals_without_improvement = metrics[metric_name], str(ckpt), 0
+        state.best_metric, state.best_checkpoint, state.evals_without_improvement = metrics[metric_name], ckpt.name, 0
     else:
         state.evals_without_improvement += 1
     accelerator.log({f"eval_{k}": v for k, v in metrics.items()}, step=state.global_step)
@@ -193,7 +200,7 @@ def _evaluate_and_checkpoint(accelerator, model, eval_loader, evaluator, strateg
     if accelerator.is_main_process:
         state.save(ckpt)
         append_jsonl(run_dir / LOG_FILE, record)
-        prune_checkpoints(run_dir, {ckpt, Path(state.best_checkpoint or ckpt)})
+        prune_checkpoints(run_dir, {ckpt, run_dir / CHECKPOINTS_DIR / (state.best_checkpoint or ckpt.name)})
     accelerator.print(f"step {state.global_step}: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()
                                                                 if isinstance(v, float)))
     accelerator.wait_for_everyone()

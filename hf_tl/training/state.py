@@ -17,7 +17,7 @@ class TrainState:
     epoch: int = 0  # the epoch in progress
     batches_in_epoch: int = 0  # micro-batches of ``epoch`` already consumed
     best_metric: float | None = None
-    best_checkpoint: str | None = None
+    best_checkpoint: str | None = None  # folder name under the run's checkpoints/, so a moved run still resumes
     evals_without_improvement: int = 0
     history: list[dict] = field(default_factory=list)  # one record per evaluation
 
