@@ -74,15 +74,26 @@ def test_hub_id_while_offline(tmp_path, capsys):
                       "from the Hugging Face Hub while offline.*local directory", capsys)
 
 
-def test_hub_dataset_while_offline(tiny_bert, tmp_path, capsys):
-    expect_user_error(tiny_args(tiny_bert, tmp_path / "out", "--dataset_name", "sentence-transformers/stsb"),
-                      "Cannot load dataset 'sentence-transformers/stsb' from the Hub while offline", capsys)
+FLAG_ERRORS = {
+    "hub-dataset-offline": (["--dataset_name", "sentence-transformers/stsb"],
+                            "Cannot load dataset 'sentence-transformers/stsb' from the Hub while offline"),
+    "misnamed-column": (["--label_column", "similarity"],
+                        "has no column 'similarity' \\(it has: sentence1, sentence2, score\\); set label_column"),
+    "missing-data-file": (["--train_file", "stsb/nope.csv"], "Data file 'stsb/nope.csv' does not exist"),
+    "unknown-strategy": (["--strategy", "fulll"], "Unknown strategy 'fulll'.*Did you mean 'full'"),
+    "unknown-option": (["--num_epochs", "3"], "Unknown option '--num_epochs'"),
+    "partial-too-deep": (["--strategy", "partial", "--num_layers", "12"],
+                         "asks for the top 12 blocks, but the model has only 2"),
+    "zero-shot-cross-encoder": (["--strategy", "zero_shot"], "needs architecture bi_encoder with head_type none"),
+    "resume-without-checkpoint": (["--resume_from_checkpoint", "latest"], "No checkpoint to resume"),
+    "unknown-best-metric": (["--metric_for_best_model", "eval_spearmanr"],
+                            "metric_for_best_model 'eval_spearmanr' is not computed.*pearsonr, spearmanr"),
+}
 
 
-def test_misnamed_column(tiny_bert, tmp_path, capsys):
-    expect_user_error(tiny_args(tiny_bert, tmp_path / "out", "--label_column", "similarity"),
-                      "has no column 'similarity' \\(it has: sentence1, sentence2, score\\); set label_column",
-                      capsys)
+@pytest.mark.parametrize("flags, message", FLAG_ERRORS.values(), ids=FLAG_ERRORS.keys())
+def test_bad_settings(tiny_bert, tmp_path, capsys, flags, message):
+    expect_user_error(tiny_args(tiny_bert, tmp_path / "out", *flags), message, capsys)
 
 
 def test_headerless_file_without_column_names(tiny_bert, tmp_path, capsys):
@@ -92,46 +103,18 @@ def test_headerless_file_without_column_names(tiny_bert, tmp_path, capsys):
     expect_user_error(argv, "has no column 'sentence1'.*column_names for a file without a header", capsys)
 
 
-def test_empty_split(tiny_bert, tmp_path, capsys):
-    argv = with_files(tiny_bert, tmp_path, "sentence1,sentence2,score\n")
-    expect_user_error(argv, "The validation split is empty", capsys)
+DATA_ERRORS = {
+    "empty-split": ("sentence1,sentence2,score\n", ".csv", "The validation split is empty"),
+    "non-numeric-score": ("sentence1,sentence2,score\na b,c d,3.5\ne f,g h,high\n", ".csv",
+                          "Row 2 of the validation data has a non-numeric score 'high'"),
+    "out-of-range-score": ('{"sentence1": "a", "sentence2": "b", "score": 7.5}\n', ".jsonl",
+                           "score 7.5 .* outside \\[0.0, 5.0\\]"),
+}
 
 
-def test_non_numeric_score(tiny_bert, tmp_path, capsys):
-    argv = with_files(tiny_bert, tmp_path, "sentence1,sentence2,score\na b,c d,3.5\ne f,g h,high\n")
-    expect_user_error(argv, "Row 2 of the validation data has a non-numeric score 'high'", capsys)
-
-
-def test_out_of_range_score(tiny_bert, tmp_path, capsys):
-    argv = with_files(tiny_bert, tmp_path, '{"sentence1": "a", "sentence2": "b", "score": 7.5}\n', ".jsonl")
-    expect_user_error(argv, "score 7.5 .* outside \\[0.0, 5.0\\]", capsys)
-
-
-def test_missing_data_file(tiny_bert, tmp_path, capsys):
-    argv = tiny_args(tiny_bert, tmp_path / "out", "--train_file", "stsb/nope.csv")
-    expect_user_error(argv, "Data file 'stsb/nope.csv' does not exist", capsys)
-
-
-def test_unknown_strategy_and_option(tiny_bert, tmp_path, capsys):
-    expect_user_error(tiny_args(tiny_bert, tmp_path / "out", "--strategy", "fulll"),
-                      "Unknown strategy 'fulll'.*Did you mean 'full'", capsys)
-    expect_user_error(tiny_args(tiny_bert, tmp_path / "out", "--num_epochs", "3"), "Unknown option '--num_epochs'",
-                      capsys)
-
-
-def test_partial_with_too_many_layers(tiny_bert, tmp_path, capsys):
-    expect_user_error(tiny_args(tiny_bert, tmp_path / "out", "--strategy", "partial", "--num_layers", "12"),
-                      "asks for the top 12 blocks, but the model has only 2", capsys)
-
-
-def test_zero_shot_needs_a_plain_bi_encoder(tiny_bert, tmp_path, capsys):
-    expect_user_error(tiny_args(tiny_bert, tmp_path / "out", "--strategy", "zero_shot"),
-                      "needs architecture bi_encoder with head_type none", capsys)
-
-
-def test_resume_without_checkpoint(tiny_bert, tmp_path, capsys):
-    expect_user_error(tiny_args(tiny_bert, tmp_path / "out", "--resume_from_checkpoint", "latest"),
-                      "No checkpoint to resume", capsys)
+@pytest.mark.parametrize("text, suffix, message", DATA_ERRORS.values(), ids=DATA_ERRORS.keys())
+def test_bad_data(tiny_bert, tmp_path, capsys, text, suffix, message):
+    expect_user_error(with_files(tiny_bert, tmp_path, text, suffix), message, capsys)
 
 
 def test_the_shell_sees_one_line_and_no_traceback(tmp_path):
@@ -152,8 +135,3 @@ def test_resume_from_another_runs_checkpoint_is_refused(tiny_bert, tmp_path, cap
     expect_user_error(tiny_args(tiny_bert, target, "--resume_from_checkpoint", str(checkpoint)),
                       "belongs to another run", capsys)
     assert tree_digest(target) == before
-
-
-def test_unknown_metric_for_best_model_stops_before_training(tiny_bert, tmp_path, capsys):
-    expect_user_error(tiny_args(tiny_bert, tmp_path / "out", "--metric_for_best_model", "eval_spearmanr"),
-                      "metric_for_best_model 'eval_spearmanr' is not computed.*pearsonr, spearmanr", capsys)

@@ -141,3 +141,11 @@ def test_same_seed_same_run_and_accumulation_matches_a_bigger_batch(tiny_bert, t
     accumulated = final_metrics("c", "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "2")
     assert accumulated["best_step"] == a["best_step"] == 4  # 32 samples / (4 x 2) optimizer steps
     assert accumulated["eval_pearsonr"] == pytest.approx(a["eval_pearsonr"], abs=2e-3)
+
+
+def test_bf16_mixed_precision_trains_and_reloads(tiny_gpt2, tmp_path):
+    out = tmp_path / "bf16"
+    results = run_recipe(tiny_args(tiny_gpt2, out, "--mixed_precision", "bf16", "--strategy", "lora", train=16,
+                                   dev=16))
+    assert results["eval_samples"] == 16 and results["eval_pearsonr"] == results["eval_pearsonr"]  # not NaN
+    assert len(hf_tl.load_run(out).predict([("a", "b")])) == 1
