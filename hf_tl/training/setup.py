@@ -13,7 +13,12 @@ from hf_tl.data import PaddingCollator, load_raw_splits
 def make_accelerator(config: RunConfig, project_dir: str) -> Accelerator:
     """Create the Accelerator: precision, accumulation, trackers, and a seedable sampler for exact resumes."""
     import torch
+    from accelerate.state import AcceleratorState
 
+    # Accelerate keeps its settings in a process-wide singleton; a second run in the same Python process (a
+    # notebook, a comparison loop) may ask for another precision or accumulation, so start from a clean state.
+    # The distributed set-up (PartialState) is kept.
+    AcceleratorState._reset_state()
     trackers = None if config.train.report_to == "none" else config.train.report_to
     return Accelerator(
         # Without a GPU, say so: Accelerate then runs several launched processes as MULTI_CPU (gloo) instead of
