@@ -228,6 +228,12 @@ class TrainArguments:
         _check_positive("eval_steps", self.eval_steps)
         _check_positive("logging_steps", self.logging_steps)
         _check_choice("report_to", self.report_to, TRACKERS)
+        if self.report_to not in ("none", "all"):
+            import importlib.util
+
+            if importlib.util.find_spec(self.report_to) is None:
+                raise HfTlError(f"report_to {self.report_to} needs the '{self.report_to}' package; "
+                                f"pip install {self.report_to}, or set report_to none.")
         if self.early_stopping_patience is not None:
             _check_positive("early_stopping_patience", self.early_stopping_patience)
 

@@ -87,3 +87,12 @@ def test_yaml_strings_are_coerced_to_the_option_type(tmp_path):
 def test_float16_weights_for_training_are_refused():
     with pytest.raises(HfTlError, match="keep torch_dtype float32"):
         parse_args(["--torch_dtype", "float16", "--strategy", "full"])
+
+
+def test_a_tracker_that_is_not_installed_is_named(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    with pytest.raises(HfTlError, match="report_to wandb needs the 'wandb' package; pip install wandb"):
+        parse_args(["--report_to", "wandb"])
