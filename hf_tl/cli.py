@@ -9,13 +9,10 @@ from hf_tl.errors import HfTlError, exit_on_user_error
 
 
 def _trainable(argv: list[str]) -> None:
-    from hf_tl.builder import build
     from hf_tl.config_io import parse_args
-    from hf_tl.report import format_report, trainable_report
+    from hf_tl.report import describe_config
 
-    config = parse_args(argv)
-    built = build(config)
-    print(format_report(trainable_report(built.model, built.strategy)))
+    print(describe_config(parse_args(argv)))
 
 
 def _train(argv: list[str]) -> None:

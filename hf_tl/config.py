@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Optional
 
-from hf_tl.errors import HfTlError
+from hf_tl.errors import HfTlError, suggest
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 POOLING_CHOICES = ("auto", "cls", "mean", "last")
@@ -154,7 +154,7 @@ class StrategyArguments:
         if self.strategy not in STRATEGIES:
             raise HfTlError(
                 f"Unknown strategy '{self.strategy}'; choose one of {', '.join(STRATEGIES)}."
-                + _did_you_mean(self.strategy, STRATEGIES)
+                + suggest(self.strategy, STRATEGIES)
             )
         _check_choice("unfreeze_every", self.unfreeze_every, STAGE_UNITS)
         _check_choice("head_type", self.head_type, HEAD_TYPES)
@@ -273,7 +273,7 @@ class RunConfig:
         known = all_option_names()
         for key in values:
             if key not in known:
-                raise HfTlError(f"Unknown option '{key}'." + _did_you_mean(key, known))
+                raise HfTlError(f"Unknown option '{key}'." + suggest(key, known))
         groups = {}
         for name, klass in cls.GROUPS:
             typed = {f.name: f.type for f in fields(klass)}
@@ -308,9 +308,3 @@ def _coerce(name: str, value, field_type) -> object:
 def all_option_names() -> list[str]:
     """Return the name of every option a config or flag may set."""
     return [f.name for _, klass in RunConfig.GROUPS for f in fields(klass)]
-
-
-def _did_you_mean(name: str, choices) -> str:
-    from hf_tl.errors import suggest
-
-    return suggest(name, choices)

@@ -64,6 +64,18 @@ def trainable_report(model: nn.Module, strategy: Strategy) -> dict:
     }
 
 
+def describe_config(config) -> str:
+    """Build the model a config describes and return its trainable-parameter report as text (a dry run).
+
+    Raises:
+        HfTlError: for a checkpoint that cannot be loaded or a strategy that does not fit the model.
+    """
+    from hf_tl.builder import build
+
+    built = build(config)
+    return format_report(trainable_report(built.model, built.strategy))
+
+
 def format_report(report: dict) -> str:
     """Render :func:`trainable_report` as text for the terminal and ``trainable_parameters.txt``."""
     lines = [report["description"],

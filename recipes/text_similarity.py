@@ -11,17 +11,15 @@ import sys
 from accelerate import PartialState
 
 from hf_tl import parse_args, train
-from hf_tl.builder import build
 from hf_tl.errors import exit_on_user_error
-from hf_tl.report import format_report, trainable_report
+from hf_tl.report import describe_config
 
 
 @exit_on_user_error
 def main(argv=None):
     config = parse_args(argv)
-    if config.train.dry_run:
-        built = build(config)
-        print(format_report(trainable_report(built.model, built.strategy)))
+    if config.train.dry_run:  # say what would train, and stop
+        print(describe_config(config))
         return None
     results = train(config)
     if PartialState().is_main_process:
