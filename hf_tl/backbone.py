@@ -61,17 +61,22 @@ def _looks_like_path(name: str) -> bool:
 def _load_error(name: str, err: Exception) -> HfTlError:
     text = str(err)
     offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    if "trust_remote_code" in text:
+        return HfTlError(f"'{name}' needs its own modelling code; pass --trust_remote_code true only if you trust "
+                         f"its author.")
     if _looks_like_path(name):
-        return HfTlError(f"Cannot load a checkpoint from '{name}': the folder is missing or holds no config.json "
-                         f"and safetensors weights; check --model_name_or_path.")
+        folder = Path(name).expanduser()
+        if any(folder.glob("*.bin")) and not any(folder.glob("*.safetensors")):
+            return HfTlError(f"'{name}' holds only PyTorch .bin weights and hf_tl loads safetensors only (a .bin file "
+                             f"can run code when loaded); convert it with save_pretrained, which writes safetensors.")
+        return HfTlError(f"Cannot load a checkpoint from '{name}': the folder holds no config.json and "
+                         f"safetensors weights; check --model_name_or_path.")
     if offline or "offline" in text.lower() or "connection" in text.lower() or "resolve" in text.lower():
         return HfTlError(f"Cannot load '{name}' from the Hugging Face Hub while offline (HF_HUB_OFFLINE=1 or no "
                          f"network); download it first or pass a local directory to --model_name_or_path.")
     if "safetensors" in text.lower():
         return HfTlError(f"'{name}' has no safetensors weights and hf_tl loads safetensors only; convert the "
                          f"checkpoint with save_pretrained(safe_serialization=True).")
-    if "trust_remote_code" in text:
-        return HfTlError(f"'{name}' needs custom code; pass --trust_remote_code true if you trust its author.")
     return HfTlError(f"Cannot load '{name}': {text.splitlines()[0] if text else type(err).__name__}.")
 
 

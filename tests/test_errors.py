@@ -135,3 +135,31 @@ def test_resume_from_another_runs_checkpoint_is_refused(tiny_bert, tmp_path, cap
     expect_user_error(tiny_args(tiny_bert, target, "--resume_from_checkpoint", str(checkpoint)),
                       "belongs to another run", capsys)
     assert tree_digest(target) == before
+
+
+def test_pickle_weights_are_refused_safetensors_only(tiny_bert, tmp_path, capsys):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "bin_only"
+    shutil.copytree(tiny_bert, folder)
+    torch.save(load_file(str(folder / "model.safetensors")), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    expect_user_error(tiny_args(str(folder), tmp_path / "out"), "holds only PyTorch .bin weights.*safetensors only",
+                      capsys)
+
+
+def test_custom_code_is_not_run_unless_trusted(tmp_path, capsys):
+    folder = tmp_path / "custom_model"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "hf_tl_custom", "auto_map": {"AutoConfig": '
+                                        '"configuration_custom.CustomConfig"}}')
+    marker = tmp_path / "code_ran"
+    (folder / "configuration_custom.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nfrom transformers import PretrainedConfig\n\n\n"
+        "class CustomConfig(PretrainedConfig):\n    model_type = 'hf_tl_custom'\n")
+    expect_user_error(tiny_args(str(folder), tmp_path / "out"), "needs its own modelling code.*--trust_remote_code",
+                      capsys)
+    assert not marker.exists()
