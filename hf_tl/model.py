@@ -5,11 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hf_tl.data.collate import PAIR_SUFFIX
 from hf_tl.heads import CosineHead
 from hf_tl.losses import LOSSES
 from hf_tl.pooling import pool
-
-PAIR_SUFFIX = "_b"  # bi-encoder batches carry the second text's tensors under these suffixed keys
 
 
 class TransferModel(nn.Module):

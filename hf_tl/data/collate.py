@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 PAD_ZERO_KEYS = ("attention_mask", "token_type_ids")
+PAIR_SUFFIX = "_b"  # a bi-encoder batch carries the second text's tensors under these suffixed keys
 
 
 class PaddingCollator:
@@ -40,6 +41,6 @@ class PaddingCollator:
             if key == "labels":
                 batch[key] = torch.tensor(values)
             else:
-                base = key[:-2] if key.endswith("_b") else key
+                base = key.removesuffix(PAIR_SUFFIX)
                 batch[key] = self._pad(values, 0 if base in PAD_ZERO_KEYS else self.pad_token_id)
         return batch

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from hf_tl.config import DataArguments
-from hf_tl.errors import HfTlError
+from hf_tl.errors import HfTlError, hub_is_offline
 
 DATA_DIR_ENV = "HF_TL_DATA_DIR"
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "json"}
@@ -78,8 +78,7 @@ def load_hub_splits(name: str, config_name: str | None) -> dict:
     try:
         dataset = load_dataset(name, config_name)
     except Exception as err:
-        offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
-        if offline or "connect" in str(err).lower() or "offline" in str(err).lower():
+        if hub_is_offline() or "connect" in str(err).lower() or "offline" in str(err).lower():
             raise HfTlError(f"Cannot load dataset '{name}' from the Hub while offline; pass local files with "
                             f"--train_file and --validation_file instead.") from None
         raise HfTlError(f"Cannot load dataset '{name}'{f' ({config_name})' if config_name else ''}: "

@@ -10,6 +10,7 @@ from dataclasses import replace
 from torch import nn
 
 from hf_tl.config import DataArguments, StrategyArguments
+from hf_tl.data.collate import PAIR_SUFFIX
 from hf_tl.data.validation import check_columns, check_not_empty, check_scores, check_texts
 from hf_tl.heads import CosineHead, RegressionHead
 from hf_tl.metrics import Evaluator
@@ -71,7 +72,7 @@ class SimilarityTask:
             first = tok(texts, truncation=True, max_length=n)
             second = tok(pairs, truncation=True, max_length=n)
             out = {"input_ids": first["input_ids"], "attention_mask": first["attention_mask"]}
-            out.update({"input_ids_b": second["input_ids"], "attention_mask_b": second["attention_mask"]})
+            out.update({f"{k}{PAIR_SUFFIX}": second[k] for k in ("input_ids", "attention_mask")})
             return out
         if tok.sep_token is None:
             # Decoder tokenizers (GPT-2, LLaMA) join a pair with no separator; mark the boundary with EOS.
