@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from runner import run_config
+
 RUNS = [  # (label, config)
     ("full (cross-encoder)", "stsb_full"),
     ("lora (cross-encoder)", "stsb_lora"),
@@ -30,23 +27,6 @@ RUNS = [  # (label, config)
 OPTIONAL_RUNS = [("lora (bi-encoder)", "stsb_bi_encoder_lora"), ("ia3 (cross-encoder)", "stsb_ia3"),
                  ("prompt tuning (cross-encoder)", "stsb_prompt_tuning"),
                  ("prefix tuning (cross-encoder)", "stsb_prefix_tuning")]
-
-
-def run_one(config: str, out_dir: Path, extra: list[str]) -> dict:
-    """Train one config in a child process; return its results, wall time and peak memory."""
-    cmd = [sys.executable, str(ROOT / "recipes" / "text_similarity.py"), "--config",
-           str(ROOT / "recipes" / "configs" / f"{config}.yaml"), "--output_dir", str(out_dir), *extra]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"{config} failed:\n{log[-3000:]}")
-    results = json.loads((out_dir / "eval_results.json").read_text())
-    report = json.loads((out_dir / "trainable_parameters.json").read_text())
-    return {"config": config, "wall_s": round(wall, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024),
-            "trainable": report["trainable"], "total": report["total"], **results}
 
 
 def table(rows: list[dict]) -> str:
@@ -74,7 +54,7 @@ def main() -> None:
     for label, config in RUNS + OPTIONAL_RUNS:
         if (only and config not in only) or (not only and (label, config) in OPTIONAL_RUNS):
             continue
-        row = {"label": label, **run_one(config, root / config, args.extra)}
+        row = {"label": label, **run_config("text_similarity", config, root / config, args.extra)}
         rows.append(row)
         print(json.dumps(row), flush=True)
     text = table(rows)

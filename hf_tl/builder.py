@@ -1,4 +1,4 @@
-"""Assemble backbone, head and strategy from a config into a ready-to-train :class:`TransferModel`."""
+"""Assemble backbone, heads and strategy from a config into a ready-to-train :class:`TransferModel`."""
 
 from __future__ import annotations
 
@@ -8,25 +8,26 @@ from hf_tl.backbone import Backbone, default_pooling, load_backbone
 from hf_tl.config import RunConfig
 from hf_tl.model import TransferModel
 from hf_tl.strategies import Strategy, get_strategy
-from hf_tl.tasks import get_task
+from hf_tl.tasks import Task, get_task
+from hf_tl.transfer import load_init_backbone
 
 
 @dataclass
 class Built:
-    """Everything a run needs besides data: the model, its task, the strategy and the loaded backbone."""
+    """Everything a run needs besides data: the model, its tasks, the strategy and the loaded backbone."""
 
     model: TransferModel
-    task: object
+    tasks: dict[str, Task]
     strategy: Strategy
     backbone: Backbone
 
 
 def build(config: RunConfig, apply_strategy: bool = True, weights_dir: str | None = None,
           tokenizer_dir: str | None = None) -> Built:
-    """Load the backbone, attach the task's new head and apply the strategy.
+    """Load the backbone, attach a new head per task and apply the strategy.
 
     Args:
-        config: The run config.
+        config: The run config, its data settings resolved (label names known; see ``hf_tl.training.setup``).
         apply_strategy: Set what trains (off when loading a finished run for prediction).
         weights_dir: Backbone weights to load instead of the configured checkpoint (a run's ``backbone/``).
         tokenizer_dir: Tokenizer to load instead of the checkpoint's (a run's ``tokenizer/``).
@@ -37,18 +38,22 @@ def build(config: RunConfig, apply_strategy: bool = True, weights_dir: str | Non
     Raises:
         HfTlError: for a checkpoint that cannot be loaded or a strategy that does not fit the model.
     """
-    backbone = load_backbone(config.model, weights_dir, tokenizer_dir)
-    task = get_task(config.data, backbone.tokenizer, config.model.max_length)
+    if config.model.init_from_run and weights_dir is None:
+        backbone = load_init_backbone(config.model)
+    else:
+        backbone = load_backbone(config.model, weights_dir, tokenizer_dir)
+    tasks = {name: get_task(data, backbone.tokenizer, config.model.max_length)
+             for name, data in config.task_data().items()}
     hidden = backbone.model.config.hidden_size
-    head = task.build_head(hidden, config.strategy)
+    heads = {name: task.build_head(hidden, config.strategy) for name, task in tasks.items()}
     pooling = default_pooling(config.model, backbone.is_decoder)
     if config.strategy.strategy == "prompt_tuning":
         # peft drops position ids under prompt tuning, so left padding would shift the real tokens' positions.
         backbone.tokenizer.padding_side = "right"
     # With left padding, positions must count from each row's first real token, not from the padding.
-    model = TransferModel(backbone.model, head, pooling, loss=task.loss,
+    model = TransferModel(backbone.model, heads, {name: task.loss for name, task in tasks.items()}, pooling,
                           pass_position_ids=backbone.tokenizer.padding_side == "left")
     strategy = get_strategy(config.strategy)
     if apply_strategy:
         model = strategy.apply(model)
-    return Built(model=model, task=task, strategy=strategy, backbone=backbone)
+    return Built(model=model, tasks=tasks, strategy=strategy, backbone=backbone)

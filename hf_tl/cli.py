@@ -28,25 +28,22 @@ def _train(argv: list[str]) -> None:
 
 def _predict(argv: list[str]) -> None:
     from hf_tl.predict import load_run
-    from hf_tl.predict_io import read_rows, write_rows
+    from hf_tl.predict_io import predict_rows, read_rows, write_rows
 
-    parser = argparse.ArgumentParser(prog="hf-tl predict", description="Score rows of a CSV/JSONL file with a run.")
+    parser = argparse.ArgumentParser(prog="hf-tl predict", description="Predict for rows of a CSV/JSONL file with a "
+                                     "run; rows that carry the label column are scored against it too.")
     parser.add_argument("--run", required=True, help="A finished run directory.")
-    parser.add_argument("--input", required=True, help="CSV (with header) or JSONL file of rows to score.")
+    parser.add_argument("--input", required=True, help="CSV/TSV (with header) or JSONL file of rows.")
     parser.add_argument("--output", required=True, help="Where to write the rows with a 'prediction' column.")
+    parser.add_argument("--task", default=None, help="The task to predict (needed for a multi-task run).")
     parser.add_argument("--batch_size", type=int, default=64)
     args = parser.parse_args(argv)
     run = load_run(args.run)
-    rows = read_rows(args.input)
-    a, b = run.config.data.text_column, run.config.data.text_pair_column
-    for i, row in enumerate(rows):
-        missing = [c for c in (a, b) if c not in row]
-        if missing:
-            raise HfTlError(f"Row {i + 1} of '{args.input}' has no column '{missing[0]}' (it has: "
-                            f"{', '.join(row)}); the run reads texts from '{a}' and '{b}'.")
-    scores = run.predict([(str(r[a]), str(r[b])) for r in rows], batch_size=args.batch_size)
-    write_rows(args.output, [{**r, "prediction": s} for r, s in zip(rows, scores)])
+    rows, metrics = predict_rows(run, read_rows(args.input), args.task, args.batch_size, source=args.input)
+    write_rows(args.output, rows)
     print(f"Wrote {len(rows)} predictions to {args.output}")
+    if metrics:
+        print(", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
 
 
 COMMANDS = {

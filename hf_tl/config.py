@@ -7,6 +7,7 @@ package reads raw dictionaries.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Optional
 
@@ -22,6 +23,8 @@ STAGE_UNITS = ("epoch", "steps")
 PRECISIONS = ("no", "fp16", "bf16")
 EVAL_STRATEGIES = ("epoch", "steps")
 TRACKERS = ("none", "tensorboard", "wandb", "mlflow", "all")
+TASK_TYPES = ("similarity", "pair_classification", "classification")
+SAMPLING_SCHEMES = ("proportional", "equal", "temperature")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -57,6 +60,11 @@ class ModelArguments:
     )
     max_length: int = field(default=128, metadata={"help": "Maximum tokens per text (or per pair)."})
     torch_dtype: str = field(default="float32", metadata={"help": "Weights dtype: float32, bfloat16 or float16."})
+    init_from_run: Optional[str] = field(
+        default=None,
+        metadata={"help": "Start from the backbone of a finished hf_tl run (task-to-task transfer); its head is "
+                          "dropped and this run's task gets a new one."},
+    )
 
     def __post_init__(self):
         _check_choice("pooling", self.pooling, POOLING_CHOICES)
@@ -69,15 +77,20 @@ class ModelArguments:
 class DataArguments:
     """Where the task's data comes from and which columns hold what."""
 
-    task: str = field(default="similarity", metadata={"help": "The task: similarity (more tasks arrive later)."})
+    task: str = field(
+        default="similarity",
+        metadata={"help": "similarity (pair -> score), pair_classification (pair -> label, e.g. paraphrase) or "
+                          "classification (one text -> label, e.g. sentiment)."},
+    )
     architecture: str = field(
         default="cross_encoder",
-        metadata={"help": "cross_encoder (pair -> regression head) or bi_encoder (cosine of two embeddings)."},
+        metadata={"help": "similarity: cross_encoder (pair -> regression head) or bi_encoder (cosine of two "
+                          "embeddings)."},
     )
     dataset_name: Optional[str] = field(
         default=None, metadata={"help": "Hub dataset id, e.g. sentence-transformers/stsb or glue (with config)."}
     )
-    dataset_config_name: Optional[str] = field(default=None, metadata={"help": "Hub dataset config, e.g. stsb."})
+    dataset_config_name: Optional[str] = field(default=None, metadata={"help": "Hub dataset config, e.g. mrpc."})
     data_dir: Optional[str] = field(
         default=None,
         metadata={"help": "Folder that relative train/validation file paths are read from (env HF_TL_DATA_DIR)."},
@@ -88,18 +101,41 @@ class DataArguments:
         default=None,
         metadata={"help": "Comma-separated names for a headerless CSV/TSV, e.g. 'sentence1,sentence2,score'."},
     )
-    text_column: str = field(default="sentence1", metadata={"help": "Column of the first text."})
-    text_pair_column: str = field(default="sentence2", metadata={"help": "Column of the second text."})
-    label_column: str = field(default="score", metadata={"help": "Column of the gold score."})
-    score_min: float = field(default=0.0, metadata={"help": "Lowest valid gold score."})
-    score_max: float = field(default=5.0, metadata={"help": "Highest valid gold score."})
+    text_column: Optional[str] = field(
+        default=None, metadata={"help": "Column of the (first) text; default: sentence1, or sentence for "
+                                        "classification."}
+    )
+    text_pair_column: Optional[str] = field(
+        default=None, metadata={"help": "Column of the second text (pair tasks); default: sentence2."}
+    )
+    label_column: Optional[str] = field(
+        default=None, metadata={"help": "Column of the gold score or label; default: score for similarity, label "
+                                        "otherwise."}
+    )
+    label_names: Optional[list[str]] = field(
+        default=None,
+        metadata={"help": "Classification: names of the labels in id order (e.g. negative positive); integer "
+                          "labels in the data index into them. Default: read from the data."},
+    )
+    score_min: float = field(default=0.0, metadata={"help": "Similarity: lowest valid gold score."})
+    score_max: float = field(default=5.0, metadata={"help": "Similarity: highest valid gold score."})
     max_train_samples: Optional[int] = field(default=None, metadata={"help": "Use only the first N train rows."})
     max_eval_samples: Optional[int] = field(default=None, metadata={"help": "Use only the first N dev rows."})
 
     def __post_init__(self):
-        if self.task != "similarity":
-            raise HfTlError(f"task must be 'similarity' (the only task this version ships), got '{self.task}'.")
+        _check_choice("task", self.task, TASK_TYPES)
         _check_choice("architecture", self.architecture, ARCHITECTURES)
+        if self.architecture == "bi_encoder" and self.task != "similarity":
+            raise HfTlError(f"architecture bi_encoder is for task similarity; task {self.task} uses cross_encoder.")
+        if self.label_names is not None:
+            self.label_names = [str(n) for n in self.label_names]
+            if len(set(self.label_names)) != len(self.label_names) or len(self.label_names) < 2:
+                raise HfTlError(f"label_names must name at least two distinct labels, got {self.label_names}.")
+        columns = {k: getattr(self, k) for k in ("text_column", "text_pair_column", "label_column")
+                   if getattr(self, k) is not None}
+        if len(set(columns.values())) < len(columns):
+            raise HfTlError(f"text_column, text_pair_column and label_column must be different columns, got "
+                            f"{columns}; check the column mapping.")
         if self.score_max <= self.score_min:
             raise HfTlError(f"score_max ({self.score_max}) must be greater than score_min ({self.score_min}).")
         for name in ("max_train_samples", "max_eval_samples"):
@@ -212,6 +248,14 @@ class TrainArguments:
     logging_steps: int = field(default=50, metadata={"help": "Optimizer steps between training-loss logs."})
     report_to: str = field(default="none", metadata={"help": "Tracker: none, tensorboard, wandb, mlflow or all."})
     dry_run: bool = field(default=False, metadata={"help": "Print what would train and exit."})
+    task_sampling: str = field(
+        default="proportional",
+        metadata={"help": "Multi-task: which task each batch comes from: proportional (to train size), equal, or "
+                          "temperature (size ** (1 / sampling_temperature))."},
+    )
+    sampling_temperature: float = field(
+        default=2.0, metadata={"help": "Multi-task temperature sampling: 1 = proportional, larger = more equal."}
+    )
 
     def __post_init__(self):
         _check_positive("num_train_epochs", self.num_train_epochs)
@@ -236,25 +280,48 @@ class TrainArguments:
                                 f"pip install {self.report_to}, or set report_to none.")
         if self.early_stopping_patience is not None:
             _check_positive("early_stopping_patience", self.early_stopping_patience)
+        _check_choice("task_sampling", self.task_sampling, SAMPLING_SCHEMES)
+        _check_positive("sampling_temperature", self.sampling_temperature)
 
 
 @dataclass
 class RunConfig:
-    """Every setting of one run, grouped. This is what a run directory records as ``config.yaml``."""
+    """Every setting of one run, grouped. This is what a run directory records as ``config.yaml``.
+
+    A multi-task run names its tasks in ``tasks`` (task name -> data settings); ``data`` then holds the settings
+    the tasks share, and each task's own entries override them.
+    """
 
     model: ModelArguments = field(default_factory=ModelArguments)
     data: DataArguments = field(default_factory=DataArguments)
     strategy: StrategyArguments = field(default_factory=StrategyArguments)
     train: TrainArguments = field(default_factory=TrainArguments)
+    tasks: dict[str, DataArguments] = field(default_factory=dict)
 
     GROUPS = (("model", ModelArguments), ("data", DataArguments), ("strategy", StrategyArguments),
               ("train", TrainArguments))
 
+    @property
+    def is_multitask(self) -> bool:
+        """Whether this run trains several tasks on one backbone."""
+        return bool(self.tasks)
+
+    def task_data(self) -> dict[str, DataArguments]:
+        """Return ``{task name: data settings}``; a single-task run's one task is named after its task type."""
+        return dict(self.tasks) if self.tasks else {self.data.task: self.data}
+
     def to_flat_dict(self) -> dict:
-        """Return all settings as one flat ``{name: value}`` dict, the shape the YAML configs use."""
+        """Return all settings as one flat ``{name: value}`` dict, the shape the YAML configs use.
+
+        A multi-task run adds ``tasks: {name: {option: value}}`` with each task's differences from ``data``.
+        """
         flat: dict = {}
         for name, _ in self.GROUPS:
             flat.update(asdict(getattr(self, name)))
+        if self.tasks:
+            shared = asdict(self.data)
+            flat["tasks"] = {name: {k: v for k, v in asdict(d).items() if v != shared[k]}
+                             for name, d in self.tasks.items()}
         return flat
 
     @classmethod
@@ -262,7 +329,7 @@ class RunConfig:
         """Build a config from a flat dict; unknown keys raise :class:`HfTlError`.
 
         Args:
-            values: ``{name: value}`` as in a YAML config.
+            values: ``{name: value}`` as in a YAML config, optionally with a ``tasks`` mapping.
 
         Returns:
             The validated config.
@@ -270,6 +337,8 @@ class RunConfig:
         Raises:
             HfTlError: for an unknown key or an invalid value.
         """
+        values = dict(values)
+        tasks = values.pop("tasks", None) or {}
         known = all_option_names()
         for key in values:
             if key not in known:
@@ -278,12 +347,48 @@ class RunConfig:
         for name, klass in cls.GROUPS:
             typed = {f.name: f.type for f in fields(klass)}
             groups[name] = klass(**{k: _coerce(k, v, typed[k]) for k, v in values.items() if k in typed})
-        return cls(**groups)
+        return cls(**groups, tasks=build_tasks(tasks, groups["data"]))
 
     def __post_init__(self):
         if self.model.torch_dtype == "float16" and self.strategy.strategy != "zero_shot":
             raise HfTlError("Training float16 weights is unstable (and fp16 mixed precision refuses it); keep "
                             "torch_dtype float32 and set mixed_precision fp16 or bf16 instead.")
+        if self.tasks and self.strategy.strategy == "zero_shot":
+            raise HfTlError("strategy zero_shot trains nothing, so it has no multi-task form; run each task alone.")
+
+
+def build_tasks(tasks: dict, shared: DataArguments) -> dict[str, DataArguments]:
+    """Build each task's data settings: the shared ``data`` settings, overridden by the task's own entries.
+
+    Args:
+        tasks: ``{task name: {data option: value}}`` from a config's ``tasks`` mapping.
+        shared: The data settings all tasks start from.
+
+    Returns:
+        ``{task name: DataArguments}`` (empty for a single-task run).
+
+    Raises:
+        HfTlError: for a malformed mapping, a bad task name or a non-data option.
+    """
+    if not isinstance(tasks, dict):
+        raise HfTlError(f"tasks must map task names to their data options, got a {type(tasks).__name__}.")
+    typed = {f.name: f.type for f in fields(DataArguments)}
+    out = {}
+    for name, options in tasks.items():
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", str(name)):
+            raise HfTlError(f"Task name '{name}' must be letters, digits, '_' or '-' (it names files and metrics).")
+        if not isinstance(options, dict):
+            raise HfTlError(f"tasks.{name} must be a mapping of data options, e.g. {{task: classification, "
+                            f"train_file: ...}}.")
+        for key in options:
+            if key not in typed:
+                raise HfTlError(f"Option '{key}' under tasks.{name} is not a data option." + suggest(key, typed))
+        merged = {**asdict(shared), **{k: _coerce(k, v, typed[k]) for k, v in options.items()}}
+        out[str(name)] = DataArguments(**merged)
+    if len(out) == 1:
+        raise HfTlError("tasks names a single task; a single-task run needs no tasks mapping (set its data options "
+                        "at the top level), a multi-task run needs two or more.")
+    return out
 
 
 def _coerce(name: str, value, field_type) -> object:
@@ -298,6 +403,8 @@ def _coerce(name: str, value, field_type) -> object:
             return int(value)
     except ValueError:
         raise HfTlError(f"Option '{name}' must be a number, got '{value}'.") from None
+    if "list" in type_name:
+        return [v.strip() for v in value.split(",") if v.strip()]
     if "bool" in type_name:
         if value.lower() not in ("true", "false", "yes", "no", "1", "0"):
             raise HfTlError(f"Option '{name}' must be true or false, got '{value}'.")

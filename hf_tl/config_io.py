@@ -12,7 +12,14 @@ from pathlib import Path
 
 import yaml
 
-from hf_tl.config import DataArguments, ModelArguments, RunConfig, StrategyArguments, TrainArguments
+from hf_tl.config import (
+    DataArguments,
+    ModelArguments,
+    RunConfig,
+    StrategyArguments,
+    TrainArguments,
+    build_tasks,
+)
 from hf_tl.errors import HfTlError, suggest
 
 
@@ -63,11 +70,36 @@ def load_config(path: str | os.PathLike, **overrides) -> RunConfig:
     return RunConfig.from_flat_dict(values)
 
 
-def parse_args(argv: list[str] | None = None) -> RunConfig:
+def _pop_task_flags(argv: list[str]) -> tuple[list[str], dict]:
+    """Split ``--tasks.NAME.OPTION VALUE`` flags (per-task overrides of a multi-task run) from the others."""
+    rest, tasks = [], {}
+    i = 0
+    while i < len(argv):
+        flag = argv[i]
+        if flag.startswith("--tasks."):
+            key, _, inline = flag[len("--tasks."):].partition("=")
+            name, _, option = key.partition(".")
+            if not option:
+                raise HfTlError(f"Flag '{flag}' must look like --tasks.NAME.OPTION VALUE.")
+            if not inline and i + 1 >= len(argv):
+                raise HfTlError(f"Flag '{flag}' needs a value.")
+            tasks.setdefault(name, {})[option] = inline or argv[i + 1]
+            i += 1 if inline else 2
+        else:
+            rest.append(flag)
+            i += 1
+    return rest, tasks
+
+
+def parse_args(argv: list[str] | None = None, defaults: dict | None = None) -> RunConfig:
     """Parse ``--config FILE.yaml`` plus ``--key value`` overrides, Hugging Face style.
+
+    A multi-task config's ``tasks`` mapping is read from the YAML; ``--tasks.NAME.OPTION VALUE`` overrides one
+    task's option.
 
     Args:
         argv: Command-line arguments (default: ``sys.argv[1:]``).
+        defaults: Option defaults of the calling recipe (e.g. its task); the YAML and flags override them.
 
     Returns:
         The validated config.
@@ -75,8 +107,11 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     Raises:
         HfTlError: for an unknown flag or option, or an invalid value.
     """
+    import sys
+
     from transformers import HfArgumentParser
 
+    argv, task_flags = _pop_task_flags(list(sys.argv[1:] if argv is None else argv))
     pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     pre.add_argument("--config", default=None)
     known, rest = pre.parse_known_args(argv)
@@ -84,8 +119,11 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     # No abbreviations: a typo such as --learning_rat must be an error, not silently --learning_rate.
     parser = HfArgumentParser((ModelArguments, DataArguments, StrategyArguments, TrainArguments), allow_abbrev=False)
     parser.add_argument("--config", default=None, help="A YAML config; flags given beside it override it.")
+    parser.set_defaults(**(defaults or {}))
+    tasks: dict = {}
     if known.config:
         values = read_yaml(known.config)
+        tasks = values.pop("tasks", None) or {}
         names = {action.dest for action in parser._actions} - {"help", "config"}
         for key in values:
             if key not in names:
@@ -104,4 +142,9 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         flags = [f"--{a.dest}" for a in parser._actions]
         raise HfTlError(f"Unknown option '{flag}'." + suggest(flag, flags))
     model, data, strategy, train = groups
-    return RunConfig(model=model, data=data, strategy=strategy, train=train)
+    for name, options in task_flags.items():
+        if not isinstance(tasks, dict) or name not in tasks:
+            raise HfTlError(f"--tasks.{name}.* overrides a task the config does not define; its tasks are: "
+                            f"{', '.join(tasks) if isinstance(tasks, dict) and tasks else 'none'}.")
+        tasks[name] = {**(tasks[name] or {}), **options}
+    return RunConfig(model=model, data=data, strategy=strategy, train=train, tasks=build_tasks(tasks, data))

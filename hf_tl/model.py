@@ -1,4 +1,8 @@
-"""The transfer model: backbone -> pooling -> head, as a cross-encoder (one input) or a bi-encoder (two inputs)."""
+"""The transfer model: backbone -> pooling -> head, as a cross-encoder (one input) or a bi-encoder (two inputs).
+
+One backbone can carry several heads, one per task (multi-task training); each batch names the task whose head
+scores it.
+"""
 
 from __future__ import annotations
 
@@ -12,23 +16,24 @@ from hf_tl.pooling import pool
 
 
 class TransferModel(nn.Module):
-    """A backbone with a new head on top.
+    """A backbone with a new head per task on top.
 
     Args:
         backbone: The bare transformer (or a PEFT model wrapping it).
-        head: A head from :mod:`hf_tl.heads`; a :class:`CosineHead` makes this a bi-encoder.
+        heads: ``{task name: head}``, heads from :mod:`hf_tl.heads`; a :class:`CosineHead` scores a pair as a
+            bi-encoder.
+        losses: ``{task name: key of hf_tl.losses.LOSSES}``.
         pooling: ``cls``, ``mean`` or ``last``.
-        loss: A key of :data:`hf_tl.losses.LOSSES`.
         pass_position_ids: Give the backbone position ids computed from the mask (decoders with left padding).
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, pooling: str, loss: str = "mse",
+    def __init__(self, backbone: nn.Module, heads: dict[str, nn.Module], losses: dict[str, str], pooling: str,
                  pass_position_ids: bool = False):
         super().__init__()
         self.backbone = backbone
-        self.head = head
+        self.heads = nn.ModuleDict(heads)
+        self.losses = dict(losses)
         self.pooling = pooling
-        self.loss_name = loss
         self.pass_position_ids = pass_position_ids
         # Set by strategies that keep the backbone fixed: it then stays in eval mode (no dropout), so it acts as
         # the deterministic feature extractor that feature extraction means.
@@ -42,8 +47,13 @@ class TransferModel(nn.Module):
         return self
 
     @property
+    def task_names(self) -> list[str]:
+        return list(self.heads)
+
+    @property
     def is_bi_encoder(self) -> bool:
-        return isinstance(self.head, CosineHead)
+        """Whether every head scores pairs by the cosine of two embeddings."""
+        return all(isinstance(h, CosineHead) for h in self.heads.values())
 
     def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra) -> torch.Tensor:
         """Run the backbone and pool: ``(batch, seq)`` token ids -> ``(batch, hidden)`` features."""
@@ -53,26 +63,30 @@ class TransferModel(nn.Module):
         if self.pass_position_ids:
             extra["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
-        head_dtype = next(self.head.parameters(), hidden).dtype
-        return pool(hidden, attention_mask, self.pooling).to(head_dtype)
+        return pool(hidden, attention_mask, self.pooling)
 
-    def forward(self, labels: torch.Tensor | None = None, **inputs) -> dict:
-        """Score a batch.
+    def forward(self, task: str | None = None, labels: torch.Tensor | None = None, **inputs) -> dict:
+        """Score a batch of one task.
 
         Args:
+            task: The task whose head scores the batch (optional when there is one head).
             labels: Optional targets; when given the loss is returned too.
             **inputs: Tokenizer outputs; a bi-encoder also takes the second text's as ``input_ids_b`` etc.
 
         Returns:
             ``{"predictions": tensor, "loss": tensor}`` (loss only with labels).
         """
+        name = task if task is not None else next(iter(self.heads))
+        head = self.heads[name]
+        weight = next(head.parameters(), None)  # features go to the head in its dtype (bf16 backbone, fp32 head)
+        to_head = (lambda x: x) if weight is None else (lambda x: x.to(weight.dtype))
         first = {k: v for k, v in inputs.items() if not k.endswith(PAIR_SUFFIX)}
-        if self.is_bi_encoder:
+        if isinstance(head, CosineHead):
             second = {k[: -len(PAIR_SUFFIX)]: v for k, v in inputs.items() if k.endswith(PAIR_SUFFIX)}
-            predictions = self.head(self.encode(**first), self.encode(**second))
+            predictions = head(to_head(self.encode(**first)), to_head(self.encode(**second)))
         else:
-            predictions = self.head(self.encode(**first))
+            predictions = head(to_head(self.encode(**first)))
         out = {"predictions": predictions}
         if labels is not None:
-            out["loss"] = LOSSES[self.loss_name](predictions, labels)
+            out["loss"] = LOSSES[self.losses[name]](predictions, labels)
         return out

@@ -35,7 +35,7 @@ def param_groups(model: nn.Module, config: RunConfig, layerwise: bool) -> list[d
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if name.startswith("head."):
+        if name.startswith("heads."):
             key, group_lr = ("head",), head_lr
         elif depth_of is not None:
             depth = param_depth(name[len("backbone."):], *depth_of)

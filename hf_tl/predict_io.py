@@ -47,3 +47,43 @@ def write_rows(path: str | Path, rows: list[dict]) -> None:
             writer.writerows(rows)
     else:
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def predict_rows(run, rows: list[dict], task: str | None = None, batch_size: int = 64,
+                 source: str = "input") -> tuple[list[dict], dict | None]:
+    """Predict for rows read by :func:`read_rows`, reading the texts from the columns the run trained on.
+
+    When the rows also hold the task's label column, they are scored against it too.
+
+    Args:
+        run: A loaded :class:`hf_tl.predict.Run`.
+        rows: The rows.
+        task: The task to predict (optional for a single-task run).
+        batch_size: Inputs per forward pass.
+        source: The file's name, for messages.
+
+    Returns:
+        ``(rows with a 'prediction' column, metrics or None)``.
+
+    Raises:
+        HfTlError: for a missing text column, or a label the run does not know.
+    """
+    name, spec = run.task(task)
+    columns = list(spec.text_columns.values())
+    for i, row in enumerate(rows):
+        missing = [c for c in columns if c not in row]
+        if missing:
+            raise HfTlError(f"Row {i + 1} of '{source}' has no column '{missing[0]}' (it has: {', '.join(row)}); "
+                            f"task '{name}' reads its texts from {', '.join(repr(c) for c in columns)}.")
+    if len(columns) == 2:
+        inputs = [(str(r[columns[0]]), str(r[columns[1]])) for r in rows]
+    else:
+        inputs = [str(r[columns[0]]) for r in rows]
+    raw = run.predict_raw(inputs, task=name, batch_size=batch_size)
+    out = [{**r, "prediction": p} for r, p in zip(rows, spec.decode(raw) if rows else [])]
+    label = spec.data.label_column
+    if not rows or any(label not in r for r in rows):
+        return out, None
+    # Labels are checked like training data: an unseen label stops with its row named.
+    references = spec.labels_of([r[label] for r in rows], f"'{source}'")
+    return out, spec.evaluator()(raw, references)

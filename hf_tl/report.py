@@ -12,7 +12,7 @@ from hf_tl.strategies import Strategy
 
 
 def _part_of(name: str, blocks: tuple[str, int] | None) -> str:
-    if name.startswith("head."):
+    if name.startswith("heads."):
         return "head"
     if blocks is None:
         return "backbone"
@@ -71,7 +71,14 @@ def describe_config(config) -> str:
         HfTlError: for a checkpoint that cannot be loaded or a strategy that does not fit the model.
     """
     from hf_tl.builder import build
+    from hf_tl.tasks import TASKS
+    from hf_tl.training.setup import resolve_config
+    from hf_tl.transfer import resolve_init_from_run
 
+    config = resolve_init_from_run(config)
+    if any(TASKS[d.task].needs_data(d) for d in config.task_data().values()):
+        # The head's size depends on the data (the number of labels), so the data is read and checked too.
+        config, _ = resolve_config(config, need_train=config.strategy.strategy != "zero_shot")
     built = build(config)
     return format_report(trainable_report(built.model, built.strategy))
 

@@ -4,10 +4,11 @@ Layout::
 
     config.yaml                 the resolved config (every option, flags applied)
     backbone/ | adapter/        fine-tuned backbone weights (safetensors) or the PEFT adapter
-    head.safetensors            the task head
+    heads/TASK.safetensors      the head of each task
     tokenizer/                  the tokenizer
     eval_results.json           the best dev metrics (written last: its presence marks a finished run)
     eval_log.jsonl              one line per evaluation
+    lineage.json                base checkpoint -> earlier runs (init_from_run) -> this run
     trainable_parameters.txt    what trained (also .json)
     checkpoints/checkpoint-N/   Accelerate states for --resume_from_checkpoint (last and best kept)
 """
@@ -27,7 +28,8 @@ from hf_tl.errors import HfTlError
 CONFIG_FILE = "config.yaml"
 RESULTS_FILE = "eval_results.json"
 LOG_FILE = "eval_log.jsonl"
-HEAD_FILE = "head.safetensors"
+HEADS_DIR = "heads"
+LINEAGE_FILE = "lineage.json"
 BACKBONE_DIR = "backbone"
 ADAPTER_DIR = "adapter"
 TOKENIZER_DIR = "tokenizer"
@@ -115,14 +117,26 @@ def prune_checkpoints(run_dir: Path, keep: set[Path]) -> None:
             shutil.rmtree(ckpt, ignore_errors=True)
 
 
-def save_head(head: torch.nn.Module, path: Path) -> None:
-    """Write the head's weights as safetensors."""
-    save_file({k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}, str(path))
+def save_heads(heads: torch.nn.ModuleDict, run_dir: Path) -> None:
+    """Write each task's head as ``heads/TASK.safetensors``."""
+    (run_dir / HEADS_DIR).mkdir(exist_ok=True)
+    for name, head in heads.items():
+        tensors = {k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}
+        save_file(tensors, str(run_dir / HEADS_DIR / f"{name}.safetensors"))
 
 
-def load_head(head: torch.nn.Module, path: Path) -> None:
-    """Load head weights written by :func:`save_head` (strict: every tensor must match)."""
-    head.load_state_dict(load_file(str(path)))
+def load_heads(heads: torch.nn.ModuleDict, run_dir: Path) -> None:
+    """Load the heads written by :func:`save_heads` (strict: every task's file and tensor must match).
+
+    Raises:
+        HfTlError: if a task's head file is missing.
+    """
+    for name, head in heads.items():
+        path = run_dir / HEADS_DIR / f"{name}.safetensors"
+        if not path.is_file():
+            raise HfTlError(f"Run '{run_dir}' has no head for task '{name}' ({path} is missing); the run is "
+                            f"incomplete.")
+        head.load_state_dict(load_file(str(path)))
 
 
 def write_json(path: Path, data) -> None:

@@ -8,23 +8,13 @@ All logic lives in hf_tl; this script only wires it together.
 
 import sys
 
-from accelerate import PartialState
-
-from hf_tl import parse_args, train
 from hf_tl.errors import exit_on_user_error
-from hf_tl.report import describe_config
+from hf_tl.recipe import run_recipe
 
 
 @exit_on_user_error
 def main(argv=None):
-    config = parse_args(argv)
-    if config.train.dry_run:  # say what would train, and stop
-        print(describe_config(config))
-        return None
-    results = train(config)
-    if PartialState().is_main_process:
-        print({k: v for k, v in results.items() if k.startswith("eval_") or k == "best_step"})
-    return results
+    return run_recipe(argv, task_types=("similarity",))
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def test_scores_are_scaled_for_training_and_back_for_prediction(tiny_bert):
     prepared = task.prepare_split(Dataset.from_dict({"sentence1": ["a", "b"], "sentence2": ["c", "d"],
                                                      "score": [5.0, 1.0]}), "train")
     assert prepared["label"] == [1.0, 0.2]
-    assert task.to_scores([1.0, 0.2]) == pytest.approx([5.0, 1.0])
+    assert task.decode([1.0, 0.2]) == pytest.approx([5.0, 1.0])
 
 
 def test_hub_presets_fill_in_stsb_columns_and_range():

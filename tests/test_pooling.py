@@ -46,7 +46,7 @@ def test_decoder_last_token_pooling_is_the_same_with_left_and_right_padding(tiny
                                                 "strategy": "frozen"}))
         tok = built.backbone.tokenizer
         assert tok.pad_token is not None  # GPT-2 has none of its own: EOS serves
-        enc = built.task.encode(texts, texts)
+        enc = built.tasks["similarity"].encode(texts, texts)
         batch = PaddingCollator(tok.pad_token_id, side)([{k: v[i] for k, v in enc.items()} for i in range(2)])
         built.model.eval()
         with torch.no_grad():

@@ -19,7 +19,7 @@ def test_recipe_writes_a_complete_run_directory(tiny_model, tmp_path, architectu
     results = run_recipe(tiny_args(tiny_model, out, "--architecture", architecture, "--strategy", "lora", *head,
                                    "--num_train_epochs", "2", "--eval_strategy", "steps", "--eval_steps", "2"))
     for name in ("config.yaml", "eval_results.json", "eval_log.jsonl", "trainable_parameters.txt",
-                 "trainable_parameters.json", "head.safetensors", "adapter", "tokenizer"):
+                 "trainable_parameters.json", "heads/similarity.safetensors", "lineage.json", "adapter", "tokenizer"):
         assert (out / name).exists(), name
     log = [json.loads(line) for line in (out / "eval_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [2, 4, 6, 8, 10, 12]  # 48 samples / 8 = 6 steps an epoch, 2 epochs

@@ -15,7 +15,7 @@ def read_log(run):
 
 
 def weights(run):
-    tensors = load_file(str(run / "head.safetensors"))
+    tensors = load_file(str(run / "heads" / "similarity.safetensors"))
     tensors.update({f"backbone.{k}": v for k, v in load_file(str(run / "backbone" / "model.safetensors")).items()})
     return tensors
 

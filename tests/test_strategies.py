@@ -40,7 +40,7 @@ def block_prefix(model) -> str:
 def expected_trainable(model, strategy: str, stage: int | None = None) -> set[str]:
     """What must train, written from the strategy's definition (not from its code)."""
     names = [n for n, _ in model.named_parameters()]
-    head = {n for n in names if n.startswith("head.")}
+    head = {n for n in names if n.startswith("heads.")}
     if strategy == "frozen":
         return head
     if strategy == "full":
@@ -65,7 +65,7 @@ def batch_for(built, n: int = 8):
 
     texts = [f"a sentence number {i} about {'cats' if i % 2 else 'the stock market'}" for i in range(n)]
     pairs = [f"another text {i} on {'dogs' if i % 3 else 'trading'}" for i in range(n)]
-    enc = built.task.encode(texts, pairs)
+    enc = built.tasks["similarity"].encode(texts, pairs)
     features = [{k: v[i] for k, v in enc.items()} | {"labels": (i % 4) / 3} for i in range(n)]
     tok = built.backbone.tokenizer
     return PaddingCollator(tok.pad_token_id, tok.padding_side)(features)
@@ -114,7 +114,7 @@ def test_exactly_the_expected_parameters_train(tiny_model, strategy):
         moved = changed(before, model)
         assert moved <= expected, f"stage {stage}: {sorted(moved - expected)[:5]} changed but must be frozen"
         # Every trained part moved: the head, and each block that should train at this stage.
-        for group in ("head.", block_prefix(model) + "0.", block_prefix(model) + "1."):
+        for group in ("heads.", block_prefix(model) + "0.", block_prefix(model) + "1."):
             if any(n.startswith(group) for n in expected):
                 assert any(n.startswith(group) for n in moved), f"stage {stage}: nothing under {group} trained"
 
@@ -131,7 +131,7 @@ def test_bi_encoder_full_and_lora_train_through_the_cosine_head(tiny_model):
     for strategy in ("full", "lora"):
         torch.manual_seed(0)
         built = build(make(tiny_model, strategy, architecture="bi_encoder", head_type="none"))
-        assert not any(True for _ in built.model.head.parameters())
+        assert not any(True for _ in built.model.heads.parameters())
         losses = run_steps(built, batch_for(built), steps=15)
         assert losses[-1] < losses[0], (strategy, losses)
 
@@ -141,7 +141,7 @@ def test_partial_with_explicit_layers_trains_those_blocks(tiny_bert):
     prefix = block_prefix(built.model)
     trainable = {n for n, p in built.model.named_parameters() if p.requires_grad}
     assert trainable == {n for n, _ in built.model.named_parameters()
-                         if n.startswith("head.") or n.startswith(prefix + "0.")}
+                         if n.startswith("heads.") or n.startswith(prefix + "0.")}
 
 
 def test_partial_asking_for_more_blocks_than_the_model_has_is_refused(tiny_gpt2):
@@ -189,5 +189,5 @@ def test_save_load_run_predict_reproduces_the_dev_metrics(tiny_model, strategy, 
 def test_a_frozen_backbone_stays_in_eval_mode_while_the_head_trains(tiny_bert):
     built = build(make(tiny_bert, "frozen"))
     built.model.train()
-    assert built.model.head.training
+    assert built.model.heads.training
     assert not any(m.training for m in built.model.backbone.modules())

@@ -30,11 +30,28 @@ def check_not_empty(dataset, split: str) -> None:
         raise HfTlError(f"The {split} split is empty; give a file with at least one data row.")
 
 
-def check_texts(values: list, split: str, column: str) -> None:
-    """Raise :class:`HfTlError` for a missing (null) text, naming its row."""
+def check_texts(values: list, split: str, column: str, option: str = "text_column") -> None:
+    """Check a text column: no missing rows, and not a column of numbers (a mixed-up column mapping).
+
+    Raises:
+        HfTlError: for a missing (null) text, naming its row, or a column that holds only numbers.
+    """
     for i, value in enumerate(values):
         if value is None or (isinstance(value, float) and math.isnan(value)):
             raise HfTlError(f"Row {i + 1} of the {split} data has no text in column '{column}'; fill or drop it.")
+    if values and all(_is_number(v) for v in values):
+        raise HfTlError(f"Column '{column}' of the {split} data holds only numbers, not text; check {option} (the "
+                        f"column mapping looks mixed up).")
+
+
+def _is_number(value) -> bool:
+    if isinstance(value, (int, float)):
+        return True
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def check_scores(values: list, split: str, column: str, low: float, high: float) -> list[float]:

@@ -59,8 +59,13 @@ class Evaluator:
         self._modules = {name: load_metric(name) for name in self.metrics}
 
     def __call__(self, predictions, references) -> dict[str, float]:
-        """Return ``{metric: value}`` for all predictions and references of a split."""
+        """Return ``{metric: value}`` for all predictions and references of a split.
+
+        Two-dimensional predictions are class scores (logits); their argmax is the predicted class.
+        """
         predictions, references = np.asarray(predictions), np.asarray(references)
+        if predictions.ndim == 2:
+            predictions = predictions.argmax(-1)
         results: dict[str, float] = {}
         for name, module in self._modules.items():
             results.update(module.compute(predictions=predictions, references=references,
@@ -75,9 +80,13 @@ class Evaluator:
 
     def is_better(self, value: float, best: float | None, metric: str | None = None) -> bool:
         """Whether ``value`` of ``metric`` (default: the primary metric) improves on ``best``; NaN never does."""
-        if value != value:  # NaN: undefined metric, e.g. constant predictions
-            return False
-        if best is None or best != best:
-            return True
-        greater = self.greater_is_better_for(metric or self.primary_metric)
-        return value > best if greater else value < best
+        return improves(value, best, self.greater_is_better_for(metric or self.primary_metric))
+
+
+def improves(value: float, best: float | None, greater_is_better: bool) -> bool:
+    """Whether ``value`` beats ``best`` (None: nothing yet) in the given direction; NaN never does."""
+    if value != value:  # NaN: undefined metric, e.g. constant predictions
+        return False
+    if best is None or best != best:
+        return True
+    return value > best if greater_is_better else value < best

@@ -107,4 +107,4 @@ class LayerwiseStrategy(Strategy):
         for name, p in model.backbone.named_parameters():
             if param_depth(name, blocks_name, num_blocks) in depths:
                 p.requires_grad_(True)
-        set_trainable(model.head, True)
+        set_trainable(model.heads, True)

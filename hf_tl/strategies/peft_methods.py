@@ -78,7 +78,7 @@ class PeftStrategy(Strategy):
             model.backbone = get_peft_model(model.backbone, self.peft_config(model_type))
         except ValueError as err:
             raise HfTlError(f"Cannot apply {self.name} to this {model_type} backbone: {err}") from None
-        set_trainable(model.head, True)
+        set_trainable(model.heads, True)
         return model
 
     def describe(self) -> str:

@@ -15,7 +15,7 @@ class ZeroShot(Strategy):
     trains_backbone_weights = False
 
     def apply(self, model: nn.Module) -> nn.Module:
-        if not model.is_bi_encoder or any(True for _ in model.head.parameters()):
+        if not model.is_bi_encoder or any(True for _ in model.heads.parameters()):
             raise HfTlError("strategy 'zero_shot' needs architecture bi_encoder with head_type none (an untrained "
                             "head would score at random).")
         set_trainable(model, False)
@@ -34,7 +34,7 @@ class Frozen(Strategy):
 
     def apply(self, model: nn.Module) -> nn.Module:
         set_trainable(model.backbone, False)
-        set_trainable(model.head, True)
+        set_trainable(model.heads, True)
         model.backbone_frozen = True
         if not any(p.requires_grad for p in model.parameters()):
             raise HfTlError("strategy 'frozen' with head_type none leaves nothing to train; use head_type linear or "

@@ -1,13 +1,15 @@
 """Tasks: data + head + loss + metric, selected by the ``task`` setting."""
 
+from hf_tl.tasks.base import Task
+from hf_tl.tasks.classification import ClassificationTask, PairClassificationTask
 from hf_tl.tasks.similarity import SimilarityTask
 
-TASKS = {"similarity": SimilarityTask}
+TASKS = {cls.name: cls for cls in (SimilarityTask, PairClassificationTask, ClassificationTask)}
 
 
-def get_task(data, tokenizer, max_length: int):
+def get_task(data, tokenizer, max_length: int) -> Task:
     """Return the task object for ``data.task`` (see :class:`hf_tl.config.DataArguments`)."""
     return TASKS[data.task](data, tokenizer, max_length)
 
 
-__all__ = ["TASKS", "SimilarityTask", "get_task"]
+__all__ = ["TASKS", "ClassificationTask", "PairClassificationTask", "SimilarityTask", "Task", "get_task"]

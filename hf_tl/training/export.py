@@ -1,17 +1,30 @@
-"""Write the trained model into the run directory: backbone or adapter, head, tokenizer."""
+"""Write the trained model into the run directory: backbone or adapter, heads, tokenizer."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from hf_tl.run_dir import ADAPTER_DIR, BACKBONE_DIR, HEAD_FILE, TOKENIZER_DIR, save_head
+from hf_tl.run_dir import ADAPTER_DIR, BACKBONE_DIR, TOKENIZER_DIR, save_heads
+
+
+def save_initial_backbone(accelerator, backbone, run_dir: Path) -> None:
+    """Save the backbone a run starts from (main process only), before any adapter wraps it.
+
+    A run that starts from another run's backbone (``init_from_run``) and leaves it unchanged (frozen) or adds an
+    adapter to it needs these weights to be reloaded: the base checkpoint in ``config.yaml`` is not them.
+    """
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        backbone.save_pretrained(str(run_dir / BACKBONE_DIR), safe_serialization=True)
+    accelerator.wait_for_everyone()
 
 
 def export_run(accelerator, model, strategy, tokenizer, run_dir: Path) -> None:
     """Save what the strategy changed (main process only).
 
     Full, partial and gradual runs save the whole backbone; PEFT runs save only the adapter; frozen and zero-shot
-    runs save neither, since their backbone is the base checkpoint named in ``config.yaml``.
+    runs save neither, since their backbone is the base checkpoint named in ``config.yaml`` (or, after
+    ``init_from_run``, the ``backbone/`` saved at the start).
     """
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
@@ -20,6 +33,6 @@ def export_run(accelerator, model, strategy, tokenizer, run_dir: Path) -> None:
             unwrapped.backbone.save_pretrained(str(run_dir / ADAPTER_DIR))
         elif strategy.trains_backbone_weights:
             unwrapped.backbone.save_pretrained(str(run_dir / BACKBONE_DIR), safe_serialization=True)
-        save_head(unwrapped.head, run_dir / HEAD_FILE)
+        save_heads(unwrapped.heads, run_dir)
         tokenizer.save_pretrained(str(run_dir / TOKENIZER_DIR))
     accelerator.wait_for_everyone()

@@ -17,10 +17,13 @@ from hf_tl.builder import build
 from hf_tl.config import RunConfig
 from hf_tl.config_io import write_yaml
 from hf_tl.errors import HfTlError
+from hf_tl.metrics import MultiTaskEvaluator
 from hf_tl.optim import build_optimizer
 from hf_tl.report import format_report, trainable_report
 from hf_tl.run_dir import (
     CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    LINEAGE_FILE,
     LOG_FILE,
     REPORT_FILE,
     RESULTS_FILE,
@@ -32,16 +35,18 @@ from hf_tl.run_dir import (
     write_json,
 )
 from hf_tl.training.evaluate import evaluate
-from hf_tl.training.export import export_run
-from hf_tl.training.setup import load_splits, make_accelerator, make_loaders
+from hf_tl.training.export import export_run, save_initial_backbone
+from hf_tl.training.sampling import TaskSchedule, TaskStreams
+from hf_tl.training.setup import make_accelerator, make_loaders, resolve_config, tokenize_splits
 from hf_tl.training.state import TrainState
+from hf_tl.transfer import lineage
 
 
 def train(config: RunConfig) -> dict:
     """Train (or, for ``zero_shot``, only evaluate) one run and write its run directory.
 
     Args:
-        config: The validated run config.
+        config: The validated run config (one task, or several in ``tasks``).
 
     Returns:
         The best dev metrics (also in ``eval_results.json``).
@@ -61,35 +66,43 @@ def train(config: RunConfig) -> dict:
     accelerator.wait_for_everyone()
 
     set_seed(t.seed)
-    built = build(config)
-    model, task, strategy = built.model, built.task, built.strategy
-    report = trainable_report(model, strategy)
     # Every process reads and checks the data itself (in memory, nothing cached), so a data error stops all of
     # them alike instead of leaving the others waiting at a barrier.
-    splits = load_splits(task, config, need_train=report["trainable"] > 0)
+    config, raw = resolve_config(config, need_train=config.strategy.strategy != "zero_shot")
+    built = build(config, apply_strategy=False)
+    strategy = built.strategy
+    if config.model.init_from_run and (strategy.is_peft or not strategy.trains_backbone_weights):
+        # The run must hold the backbone it started from: its base checkpoint is not it.
+        save_initial_backbone(accelerator, built.model.backbone, run_dir)
+    model = strategy.apply(built.model)
+    report = trainable_report(model, strategy)
+    splits = tokenize_splits(built.tasks, raw)
     with accelerator.main_process_first():  # evaluate copies the metric modules into its cache: once, main first
-        evaluator = task.evaluator()
+        evaluators = {name: task.evaluator() for name, task in built.tasks.items()}
+    evaluator = next(iter(evaluators.values())) if len(evaluators) == 1 else MultiTaskEvaluator(evaluators)
     if t.metric_for_best_model and t.metric_for_best_model not in evaluator.metrics:
-        raise HfTlError(f"metric_for_best_model '{t.metric_for_best_model}' is not computed by the {task.name} task; "
-                        f"choose one of {', '.join(evaluator.metrics)}.")
+        raise HfTlError(f"metric_for_best_model '{t.metric_for_best_model}' is not computed by this run; choose one "
+                        f"of {', '.join(evaluator.metrics)}.")
     if resuming and report["trainable"] == 0:
         raise HfTlError(f"strategy '{strategy.name}' trains nothing, so there is nothing to resume; drop "
                         f"--resume_from_checkpoint.")
     loaders = make_loaders(splits, config, built.backbone.tokenizer)
     if accelerator.is_main_process:
-        write_yaml(config, run_dir / "config.yaml")
+        write_yaml(config, run_dir / CONFIG_FILE)
+        write_json(run_dir / LINEAGE_FILE, lineage(config, run_dir))
         write_json(run_dir / f"{REPORT_FILE}.json", report)
         (run_dir / f"{REPORT_FILE}.txt").write_text(format_report(report) + "\n")
         accelerator.print(format_report(report))
 
     start = time.perf_counter()
     if report["trainable"] == 0:  # zero_shot: nothing trains, evaluate once
-        model, eval_loader = accelerator.prepare(model, loaders["validation"])
-        metrics = evaluate(model, eval_loader, accelerator, evaluator)
+        model, *eval_loaders = accelerator.prepare(model, *(loaders[n]["validation"] for n in loaders))
+        metrics = evaluate(model, dict(zip(loaders, eval_loaders)), accelerator, evaluators)
         state = TrainState(history=[{"step": 0, "epoch": 0, **metrics}])
         state.best_metric = metrics.get(t.metric_for_best_model or evaluator.primary_metric)
     else:
-        model, state = _fit(config, accelerator, model, strategy, loaders, evaluator, run_dir, resume_from)
+        model, state = _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, run_dir,
+                            resume_from)
     results = _best_results(state, evaluator, config)
     results["train_runtime_s"] = round(time.perf_counter() - start, 2)
     results["num_processes"] = accelerator.num_processes
@@ -100,13 +113,17 @@ def train(config: RunConfig) -> dict:
     return results
 
 
-def _fit(config, accelerator, model, strategy, loaders, evaluator, run_dir, resume_from):
+def _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, run_dir, resume_from):
     t = config.train
+    names = list(loaders)
     metric_name = t.metric_for_best_model or evaluator.primary_metric
     optimizer = build_optimizer(model, config, strategy.uses_layerwise_lr)
-    model, optimizer, train_loader, eval_loader = accelerator.prepare(
-        model, optimizer, loaders["train"], loaders["validation"])
-    steps_per_epoch = math.ceil(len(train_loader) / t.gradient_accumulation_steps)
+    model, optimizer, *prepared = accelerator.prepare(
+        model, optimizer, *(loaders[n]["train"] for n in names), *(loaders[n]["validation"] for n in names))
+    train_loaders, eval_loaders = dict(zip(names, prepared[:len(names)])), dict(zip(names, prepared[len(names):]))
+    schedule = TaskSchedule({n: len(dl) for n, dl in train_loaders.items()}, t.task_sampling, t.sampling_temperature,
+                            t.seed, multiple_of=t.gradient_accumulation_steps)
+    steps_per_epoch = math.ceil(schedule.epoch_length / t.gradient_accumulation_steps)
     total_steps = t.max_steps or math.ceil(t.num_train_epochs * steps_per_epoch)
     # A prepared scheduler steps once per process per optimizer step, so it is sized for all processes.
     scheduler = accelerator.prepare(get_scheduler(
@@ -130,36 +147,32 @@ def _fit(config, accelerator, model, strategy, loaders, evaluator, run_dir, resu
         for record in state.history:
             append_jsonl(run_dir / LOG_FILE, record)
 
+    streams = TaskStreams(train_loaders, accelerator, state.task_passes, state.task_batches)
     progress = tqdm(total=total_steps, initial=state.global_step, disable=not accelerator.is_local_main_process,
                     desc=f"{strategy.name}")
-    running_loss, loss_steps, stop = torch.zeros((), device=accelerator.device), 0, False
+    running_loss, loss_steps, stop, window = torch.zeros((), device=accelerator.device), 0, False, set()
     while not stop and state.global_step < total_steps:
-        train_loader.set_epoch(state.epoch)
-        batches, rng_at_resume = train_loader, None
-        if state.batches_in_epoch:  # resuming mid-epoch: same shuffled order, minus the batches already seen
-            batches = accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
-            rng_at_resume = torch.get_rng_state()
-        for batch in batches:
-            if rng_at_resume is not None:
-                # Starting a new iterator draws from the global RNG, which the uninterrupted run did not do at
-                # this point; put the checkpoint's RNG state back so dropout masks match.
-                torch.set_rng_state(rng_at_resume)
-                rng_at_resume = None
+        for task in schedule.tasks_for_epoch(state.epoch)[state.batches_in_epoch:]:
+            batch = streams.next(task)
+            window.add(task)
             with accelerator.accumulate(model):
-                loss = model(**batch)["loss"]
+                loss = model(task=task, **batch)["loss"]
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
                     strategy.before_optimizer_step(unwrapped, state.global_step, state.epoch)
+                    _drop_idle_head_grads(unwrapped, window)
                     if t.max_grad_norm:
                         accelerator.clip_grad_norm_(trainable, t.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
             state.batches_in_epoch += 1
+            state.task_passes, state.task_batches = dict(streams.passes), dict(streams.consumed)
             running_loss += loss.detach()
             loss_steps += 1
             if not accelerator.sync_gradients:
                 continue
+            window = set()
             stage = strategy.stage_at(state.global_step, state.epoch)  # the stage this step trained in
             state.global_step += 1
             progress.update(1)
@@ -169,15 +182,17 @@ def _fit(config, accelerator, model, strategy, loaders, evaluator, run_dir, resu
                 accelerator.log({"train_loss": train_loss, "lr": scheduler.get_last_lr()[0]}, step=state.global_step)
                 running_loss.zero_()
                 loss_steps = 0
-            end_of_epoch = state.batches_in_epoch == len(train_loader)
+            end_of_epoch = state.batches_in_epoch == schedule.epoch_length
             if end_of_epoch:  # a checkpoint taken now resumes at the start of the next epoch
                 state.epoch, state.batches_in_epoch = state.epoch + 1, 0
             if (t.eval_strategy == "steps" and state.global_step % t.eval_steps == 0) or (
                     t.eval_strategy == "epoch" and end_of_epoch) or state.global_step >= total_steps:
-                stop = _evaluate_and_checkpoint(accelerator, model, eval_loader, evaluator, stage, state,
-                                                metric_name, run_dir, t)
-            if stop or state.global_step >= total_steps:
+                stop = _evaluate_and_checkpoint(accelerator, model, eval_loaders, evaluators, evaluator, stage,
+                                                state, metric_name, run_dir, t)
+            if stop or state.global_step >= total_steps or end_of_epoch:
                 break
+        else:  # the epoch's batches ran out between optimizer steps (cannot happen with aligned epochs); move on
+            state.epoch, state.batches_in_epoch = state.epoch + 1, 0
     progress.close()
     if state.best_checkpoint:  # finish with the best weights, not the last
         accelerator.load_state(str(run_dir / CHECKPOINTS_DIR / state.best_checkpoint))
@@ -185,9 +200,22 @@ def _fit(config, accelerator, model, strategy, loaders, evaluator, run_dir, resu
     return model, state
 
 
-def _evaluate_and_checkpoint(accelerator, model, eval_loader, evaluator, stage, state, metric_name, run_dir, t):
+def _drop_idle_head_grads(model, window: set[str]) -> None:
+    """Give the heads of tasks absent from this accumulation window no gradient, so AdamW leaves them alone.
+
+    Distributed training zero-fills gradients of parameters a step did not use; a zero gradient would still move
+    an idle head through AdamW's momentum and weight decay.
+    """
+    for name, head in model.heads.items():
+        if name not in window:
+            for p in head.parameters():
+                p.grad = None
+
+
+def _evaluate_and_checkpoint(accelerator, model, eval_loaders, evaluators, evaluator, stage, state, metric_name,
+                             run_dir, t):
     """Evaluate, log, checkpoint, and return whether early stopping ends training."""
-    metrics = evaluate(model, eval_loader, accelerator, evaluator)
+    metrics = evaluate(model, eval_loaders, accelerator, evaluators)
     record = {"step": state.global_step, "epoch": state.epoch, "stage": stage, **metrics}
     state.history.append(record)
     ckpt = run_dir / CHECKPOINTS_DIR / f"checkpoint-{state.global_step}"

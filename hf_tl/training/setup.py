@@ -1,13 +1,17 @@
-"""Set-up of a training run: the Accelerator, tokenized splits and dataloaders."""
+"""Set-up of a training run: the Accelerator, each task's resolved settings, tokenized splits and dataloaders."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration
+from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs, GradientAccumulationPlugin
 from torch.utils.data import DataLoader
 
 from hf_tl.config import RunConfig
 from hf_tl.data import PaddingCollator, load_raw_splits
+from hf_tl.tasks import TASKS
+from hf_tl.transfer import resolve_init_from_run
 
 
 def make_accelerator(config: RunConfig, project_dir: str) -> Accelerator:
@@ -20,43 +24,73 @@ def make_accelerator(config: RunConfig, project_dir: str) -> Accelerator:
     # The distributed set-up (PartialState) is kept.
     AcceleratorState._reset_state()
     trackers = None if config.train.report_to == "none" else config.train.report_to
+    multitask = config.is_multitask
     return Accelerator(
         # Without a GPU, say so: Accelerate then runs several launched processes as MULTI_CPU (gloo) instead of
         # one process each thinking it is alone.
         cpu=not torch.cuda.is_available(),
         mixed_precision=config.train.mixed_precision,
-        gradient_accumulation_steps=config.train.gradient_accumulation_steps,
+        # Multi-task batches interleave several dataloaders, so the end of one is not the end of an accumulation
+        # window; the schedule's epoch length is a multiple of the accumulation steps instead.
+        gradient_accumulation_plugin=GradientAccumulationPlugin(
+            num_steps=config.train.gradient_accumulation_steps, sync_with_dataloader=not multitask),
+        # Each step trains one task's head; the other heads take no part in it.
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=multitask)],
         log_with=trackers,
         project_dir=project_dir,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
     )
 
 
-def load_splits(task, config: RunConfig, need_train: bool) -> dict:
-    """Read, check, cap and tokenize the train and validation splits of ``task``.
+def resolve_config(config: RunConfig, need_train: bool) -> tuple[RunConfig, dict]:
+    """Read every task's raw data and fill what the config left to the tasks (columns, label names, the checkpoint
+    of ``init_from_run``), so the run directory records settings that predict without the data.
+
+    Args:
+        config: The config as given.
+        need_train: Whether train splits are required (not for zero-shot evaluation).
 
     Returns:
-        ``{"train": Dataset, "validation": Dataset}`` with model inputs and ``labels``.
+        ``(resolved config, {task: {split: raw Dataset, capped to max_*_samples}})``.
+
+    Raises:
+        HfTlError: for missing data, columns or labels.
     """
-    raw = load_raw_splits(config.data, need_train=need_train)
-    caps = {"train": config.data.max_train_samples, "validation": config.data.max_eval_samples}
-    out = {}
-    for split, dataset in raw.items():
-        if split == "train" and not need_train:
-            continue
-        if caps[split]:
-            dataset = dataset.select(range(min(caps[split], len(dataset))))
-        out[split] = task.tokenize(task.prepare_split(dataset, split))
-    return out
+    config = resolve_init_from_run(config)
+    resolved, raw = {}, {}
+    for name, data in config.task_data().items():
+        splits = load_raw_splits(data, need_train=need_train)
+        if not need_train:
+            splits.pop("train", None)
+        resolved[name] = TASKS[data.task].resolve(data, splits)  # label names from all rows, before capping
+        caps = {"train": data.max_train_samples, "validation": data.max_eval_samples}
+        raw[name] = {split: ds.select(range(min(caps[split], len(ds)))) if caps[split] else ds
+                     for split, ds in splits.items()}
+    if config.is_multitask:
+        return replace(config, tasks=resolved), raw
+    return replace(config, data=next(iter(resolved.values()))), raw
+
+
+def tokenize_splits(tasks: dict, raw: dict) -> dict:
+    """Check and tokenize each task's raw splits.
+
+    Returns:
+        ``{task: {split: Dataset}}`` with model inputs and ``labels``.
+    """
+    return {name: {split: task.tokenize(task.prepare_split(dataset, split)) for split, dataset in raw[name].items()}
+            for name, task in tasks.items()}
 
 
 def make_loaders(splits: dict, config: RunConfig, tokenizer) -> dict:
-    """Build dataloaders with dynamic padding; the train loader shuffles (seeded per epoch by Accelerate)."""
+    """Build dataloaders with dynamic padding; train loaders shuffle (seeded per pass by Accelerate).
+
+    Returns:
+        ``{task: {split: DataLoader}}``.
+    """
     collate = PaddingCollator(tokenizer.pad_token_id, tokenizer.padding_side, config.train.pad_to_multiple_of)
-    loaders = {}
-    for split, dataset in splits.items():
-        train = split == "train"
-        batch = config.train.per_device_train_batch_size if train else config.train.per_device_eval_batch_size
-        loaders[split] = DataLoader(dataset, batch_size=batch, shuffle=train, collate_fn=collate,
-                                    num_workers=config.train.dataloader_num_workers)
-    return loaders
+    t = config.train
+    return {name: {split: DataLoader(dataset, shuffle=split == "train", collate_fn=collate,
+                                     batch_size=t.per_device_train_batch_size if split == "train"
+                                     else t.per_device_eval_batch_size, num_workers=t.dataloader_num_workers)
+                   for split, dataset in task_splits.items()}
+            for name, task_splits in splits.items()}

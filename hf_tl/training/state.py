@@ -16,6 +16,8 @@ class TrainState:
     global_step: int = 0  # optimizer steps done
     epoch: int = 0  # the epoch in progress
     batches_in_epoch: int = 0  # micro-batches of ``epoch`` already consumed
+    task_passes: dict = field(default_factory=dict)  # per task: completed passes over its train data
+    task_batches: dict = field(default_factory=dict)  # per task: batches of the current pass already consumed
     best_metric: float | None = None
     best_checkpoint: str | None = None  # folder name under the run's checkpoints/, so a moved run still resumes
     evals_without_improvement: int = 0

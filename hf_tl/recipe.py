@@ -1,0 +1,48 @@
+"""What every recipe script does: parse the config, dry-run or train, print the best dev metrics."""
+
+from __future__ import annotations
+
+from hf_tl.config import RunConfig
+from hf_tl.config_io import parse_args
+from hf_tl.errors import HfTlError
+
+
+def run_recipe(argv: list[str] | None, task_types: tuple[str, ...], multitask: bool = False) -> dict | None:
+    """Parse ``--config FILE.yaml [--key value ...]`` and train, or with ``--dry_run`` print what would train.
+
+    Args:
+        argv: The script's arguments.
+        task_types: The task types this recipe runs; the first is its default.
+        multitask: Whether the recipe trains several tasks (a ``tasks`` mapping is then required).
+
+    Returns:
+        The best dev metrics, or None for a dry run.
+
+    Raises:
+        HfTlError: for a config this recipe does not run, or any error of the run.
+    """
+    from accelerate import PartialState
+
+    from hf_tl.report import describe_config
+    from hf_tl.training import train
+
+    config = parse_args(argv, defaults={"task": task_types[0]})
+    _check_recipe_fits(config, task_types, multitask)
+    if config.train.dry_run:  # say what would train, and stop
+        print(describe_config(config))
+        return None
+    results = train(config)
+    if PartialState().is_main_process:
+        print({k: v for k, v in results.items() if k.startswith("eval_") or k == "best_step"})
+    return results
+
+
+def _check_recipe_fits(config: RunConfig, task_types: tuple[str, ...], multitask: bool) -> None:
+    if multitask and not config.is_multitask:
+        raise HfTlError("The multi-task recipe needs a tasks mapping (two or more tasks) in its config.")
+    if not multitask and config.is_multitask:
+        raise HfTlError("This config defines several tasks; run it with recipes/multitask.py.")
+    for name, data in config.task_data().items():
+        if data.task not in task_types:
+            raise HfTlError(f"Task '{name}' is a {data.task} task, which this recipe does not run; it runs "
+                            f"{', '.join(task_types)} (use the recipe for {data.task}).")

@@ -1,0 +1,135 @@
+"""Text classification: one text (sentiment) or a pair of texts (paraphrase, entailment) -> one of N labels.
+
+Label names are resolved once, from the configured ``label_names`` or the data, and recorded in the run's
+config, so predictions come back as names and a label the run never saw is an error, not a silent new class.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+from torch import nn
+
+from hf_tl.config import DataArguments, StrategyArguments
+from hf_tl.errors import HfTlError
+from hf_tl.heads import ClassificationHead
+from hf_tl.metrics import Evaluator
+from hf_tl.tasks.base import Task
+
+MAX_AUTO_LABELS = 100  # more distinct values than this in a label column is a mixed-up column mapping
+
+
+def label_key(value) -> str | None:
+    """Normalise a raw label to its name: ``1``, ``1.0`` and ``'1'`` all become ``'1'``; missing -> None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _label_names_from(dataset, column: str) -> list[str]:
+    feature = dataset.features.get(column)
+    if getattr(feature, "names", None):  # a Hub ClassLabel column knows its names
+        return list(feature.names)
+    keys = {label_key(v) for v in dataset[column]} - {None}
+    if len(keys) > MAX_AUTO_LABELS:
+        raise HfTlError(f"Label column '{column}' has {len(keys)} distinct values, which looks like text or "
+                        f"scores, not labels; check label_column (or give label_names).")
+    if all(k.lstrip("-").isdigit() for k in keys):
+        return [str(k) for k in sorted(int(k) for k in keys)]
+    return sorted(keys)
+
+
+class ClassificationTask(Task):
+    """Single-text classification (``classification``), e.g. SST-2 sentiment."""
+
+    name = "classification"
+    pair = False
+    loss = "cross_entropy"
+    column_defaults = {"text_column": "sentence", "label_column": "label"}
+
+    @classmethod
+    def resolve(cls, data: DataArguments, raw_splits: dict | None = None) -> DataArguments:
+        """Fill default columns and read the label names from the train split (or dev) when not given.
+
+        Raises:
+            HfTlError: for a label column that is missing, looks like text, or has fewer than two labels.
+        """
+        data = super().resolve(data, raw_splits)
+        if data.label_names is None and raw_splits:
+            split = "train" if "train" in raw_splits else "validation"
+            dataset = raw_splits[split]
+            if data.label_column not in dataset.column_names:
+                return data  # prepare_split names the missing column
+            names = _label_names_from(dataset, data.label_column)
+            if len(names) < 2:
+                raise HfTlError(f"The {split} data has only the label {names} in column '{data.label_column}'; "
+                                f"classification needs at least two (or set label_names).")
+            data = replace(data, label_names=names)
+        return data
+
+    @classmethod
+    def needs_data(cls, data: DataArguments) -> bool:
+        """The head's size is the number of labels: the data must be read unless label_names are given."""
+        return data.label_names is None
+
+    @property
+    def label_names(self) -> list[str]:
+        if not self.data.label_names:
+            raise HfTlError("The label names are not known yet; resolve the data settings first.")
+        return self.data.label_names
+
+    def label_id(self, value) -> int | None:
+        """The id of a raw label: by name, else an integer index into the names; None if unknown."""
+        key = label_key(value)
+        names = self.label_names
+        if key in names:
+            return names.index(key)
+        if key is not None and key.isdigit() and int(key) < len(names):
+            return int(key)
+        return None
+
+    def labels_of(self, values: list, split: str) -> list[int]:
+        """Map raw labels to ids.
+
+        Raises:
+            HfTlError: for a missing label or one the run does not know, naming its row.
+        """
+        ids = []
+        for i, value in enumerate(values):
+            label = self.label_id(value)
+            if label is None:
+                what = "no label" if label_key(value) is None else f"label {value!r}"
+                raise HfTlError(f"Row {i + 1} of the {split} data has {what} in column '{self.data.label_column}', "
+                                f"which is not one of the run's labels ({', '.join(self.label_names)}); fix the row "
+                                f"or set label_names.")
+            ids.append(label)
+        return ids
+
+    def build_head(self, hidden_size: int, args: StrategyArguments) -> nn.Module:
+        """A classification head with one logit per label."""
+        return ClassificationHead(hidden_size, len(self.label_names), args.head_type, args.head_hidden_size,
+                                  args.head_dropout)
+
+    def evaluator(self) -> Evaluator:
+        """Accuracy (primary) and F1: of the second label for two labels (GLUE's MRPC F1), macro otherwise."""
+        average = "binary" if len(self.label_names) == 2 else "macro"
+        return Evaluator(["accuracy", "f1"], primary_metric="accuracy", greater_is_better=True,
+                         compute_kwargs={"f1": {"average": average}})
+
+    def decode(self, predictions) -> list[str]:
+        """Turn ``(n, num_labels)`` logits into label names."""
+        return [self.label_names[i] for i in np.asarray(predictions).argmax(-1).tolist()]
+
+
+class PairClassificationTask(ClassificationTask):
+    """Sentence-pair classification (``pair_classification``), e.g. MRPC paraphrase or NLI."""
+
+    name = "pair_classification"
+    pair = True
+    column_defaults = {"text_column": "sentence1", "text_pair_column": "sentence2", "label_column": "label"}

@@ -1,0 +1,21 @@
+"""Recipe: paraphrase detection (MRPC) as sentence-pair classification, with any transfer strategy.
+
+    accelerate launch recipes/paraphrase.py --config recipes/configs/mrpc_full.yaml [--key value ...]
+
+setup (config, backbone, head, strategy, data) -> train (Accelerate loop) -> save (run directory) -> cleanup.
+Reports accuracy and F1; any sentence-pair classification data (e.g. NLI) runs the same way.
+"""
+
+import sys
+
+from hf_tl.errors import exit_on_user_error
+from hf_tl.recipe import run_recipe
+
+
+@exit_on_user_error
+def main(argv=None):
+    return run_recipe(argv, task_types=("pair_classification",))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

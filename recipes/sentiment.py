@@ -1,0 +1,21 @@
+"""Recipe: sentiment (SST-2) as single-text classification with any number of labels and any transfer strategy.
+
+    accelerate launch recipes/sentiment.py --config recipes/configs/sst2_full.yaml [--key value ...]
+
+setup (config, backbone, head, strategy, data) -> train (Accelerate loop) -> save (run directory) -> cleanup.
+Label names are kept in the run, so predictions come back as names.
+"""
+
+import sys
+
+from hf_tl.errors import exit_on_user_error
+from hf_tl.recipe import run_recipe
+
+
+@exit_on_user_error
+def main(argv=None):
+    return run_recipe(argv, task_types=("classification",))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
