@@ -54,7 +54,7 @@ def tasks_group(root: Path, args, only) -> list[dict]:
         extra = list(args.extra)
         if backbone == "smollm2":
             extra = [*smollm2_flags(), "--max_train_samples", str(args.smollm2_train_samples), *extra]
-        row = _reuse(out) or run_config(recipe, config, out, extra)
+        row = _run_or_reuse(recipe, config, out, extra)
         rows.append({"group": "tasks", "label": f"{label} ({backbone})", **row})
         print(json.dumps(rows[-1]), flush=True)
     return rows
@@ -71,7 +71,7 @@ def transfer_group(root: Path, args) -> list[dict]:
             if not (root / source / "eval_results.json").is_file():
                 raise SystemExit(f"{config} starts from {root / source}; run the tasks group first.")
             extra = ["--init_from_run", str(root / source), *extra]
-        row = _reuse(out) or run_config("text_similarity", config, out, extra)
+        row = _run_or_reuse("text_similarity", config, out, extra)
         rows.append({"group": "transfer", "label": label, **row})
         print(json.dumps(rows[-1]), flush=True)
     return rows
@@ -86,30 +86,26 @@ def multitask_group(root: Path, args) -> list[dict]:
         out = root / f"single_{name}_{n}"
         extra = ["--max_train_samples", str(n), "--num_train_epochs", "1", "--per_device_train_batch_size",
                  str(batch), "--eval_strategy", "epoch", *args.extra]
-        row = _reuse(out) or run_config(recipe, config, out, extra)
+        row = _run_or_reuse(recipe, config, out, extra)
         rows.append({"group": "multitask", "label": f"{name} alone ({steps} steps)", "task": name, **row})
         print(json.dumps(rows[-1]), flush=True)
     out = root / f"multitask_{n}"
     extra = [*(f for name in SINGLE_TASKS for f in (f"--tasks.{name}.max_train_samples", str(n))),
              "--max_steps", str(total_steps), "--per_device_train_batch_size", str(batch), *args.extra]
-    row = _reuse(out) or run_config("multitask", "multitask_glue", out, extra)
+    row = _run_or_reuse("multitask", "multitask_glue", out, extra)
     rows.append({"group": "multitask", "label": f"all three jointly ({total_steps} steps)", **row})
     print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
-def _reuse(out: Path) -> dict | None:
-    """A finished run in the output root is reported, not retrained (so groups can be run one at a time)."""
+def _run_or_reuse(recipe: str, config: str, out: Path, extra: list[str]) -> dict:
+    """Train a config, or report the finished run already in the output root (so groups can run one at a time)."""
     saved = out / "benchmark_row.json"
-    return json.loads(saved.read_text()) if saved.is_file() else None
-
-
-def _remember(rows: list[dict], root: Path) -> None:
-    for r in rows:
-        out = root / r["config"] if r["group"] != "multitask" else None
-        if out is not None and out.is_dir():
-            (out / "benchmark_row.json").write_text(json.dumps({k: v for k, v in r.items()
-                                                                if k not in ("group", "label", "task")}))
+    if saved.is_file():
+        return json.loads(saved.read_text())
+    row = run_config(recipe, config, out, extra)
+    saved.write_text(json.dumps(row))
+    return row
 
 
 def tables(rows: list[dict]) -> str:
@@ -154,10 +150,8 @@ def main() -> None:
     rows = []
     if "tasks" in groups:
         rows += tasks_group(root, args, only)
-        _remember(rows, root)
     if "transfer" in groups:
         rows += transfer_group(root, args)
-        _remember(rows, root)
     if "multitask" in groups:
         rows += multitask_group(root, args)
     text = tables(rows)
