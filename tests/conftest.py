@@ -19,6 +19,11 @@ DATA_DIR = Path(os.environ.get("HF_TL_DATA_DIR", SHARED / "data"))
 GPT2_TOKENIZER = SHARED / "tokenizers" / "gpt2"
 STSB_ARGS = ["--train_file", "stsb/train.csv", "--validation_file", "stsb/dev.csv",
              "--column_names", "sentence1,sentence2,score"]
+# MRPC and SST-2 as they lie in ../shared/data: tab-separated, MRPC with a byte-order mark and bare quotes.
+MRPC_ARGS = ["--train_file", "mrpc/train.tsv", "--validation_file", "mrpc/dev.tsv", "--text_column", "#1 String",
+             "--text_pair_column", "#2 String", "--label_column", "Quality"]
+SST2_ARGS = ["--train_file", "sst2/train.tsv", "--validation_file", "sst2/dev.tsv", "--label_names", "negative",
+             "positive"]
 
 
 def pytest_configure(config):
@@ -76,19 +81,33 @@ def tiny_model(request, tiny_bert, tiny_gpt2) -> str:
     return tiny_bert if request.param == "bert" else tiny_gpt2
 
 
-def run_recipe(argv: list[str]):
-    """Run recipes/text_similarity.py in this process (as `python recipes/text_similarity.py ARGV`)."""
-    spec = importlib.util.spec_from_file_location("text_similarity_recipe", REPO / "recipes" / "text_similarity.py")
+def run_recipe(argv: list[str], recipe: str = "text_similarity"):
+    """Run recipes/RECIPE.py in this process (as `python recipes/RECIPE.py ARGV`)."""
+    spec = importlib.util.spec_from_file_location(f"{recipe}_recipe", REPO / "recipes" / f"{recipe}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.main(argv)
 
 
-def tiny_args(model: str, output_dir, *extra: str, train: int = 48, dev: int = 24) -> list[str]:
-    """Recipe flags for a quick run of ``model`` on a slice of STS-B."""
-    return ["--model_name_or_path", model, *STSB_ARGS, "--max_train_samples", str(train), "--max_eval_samples",
-            str(dev), "--num_train_epochs", "1", "--per_device_train_batch_size", "8", "--learning_rate", "1e-3",
-            "--output_dir", str(output_dir), "--logging_steps", "1", *extra]
+def launch_two_processes(recipe: str, argv: list[str], cwd):
+    """Run recipes/RECIPE.py as 2 processes through `accelerate launch` (gloo on CPU); assert it succeeds."""
+    import subprocess
+
+    port = str(29500 + os.getpid() % 1000)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", port,
+           str(REPO / "recipes" / f"{recipe}.py"), *argv]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def tiny_args(model: str, output_dir, *extra: str, train: int = 48, dev: int = 24, data=None) -> list[str]:
+    """Recipe flags for a quick run of ``model`` on a slice of STS-B (or of the data flags ``data``)."""
+    return ["--model_name_or_path", model, *(STSB_ARGS if data is None else data), "--max_train_samples", str(train),
+            "--max_eval_samples", str(dev), "--num_train_epochs", "1", "--per_device_train_batch_size", "8",
+            "--learning_rate", "1e-3", "--output_dir", str(output_dir), "--logging_steps", "1", *extra]
 
 
 sys.path.insert(0, str(REPO / "tests"))

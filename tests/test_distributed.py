@@ -6,25 +6,11 @@ process in Accelerate 1.x: its simple launcher ignores the count.)
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
-from conftest import REPO, run_recipe, tiny_args
+from conftest import launch_two_processes, run_recipe, tiny_args
 
 DEV = 25  # odd, so the distributed sampler pads the last batch with repeats that must not be counted
-
-
-def launch_two_processes(argv, tmp_path):
-    port = str(29500 + os.getpid() % 1000)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", port,
-           str(REPO / "recipes" / "text_similarity.py"), *argv]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return proc
 
 
 def log_of(run):
@@ -40,7 +26,7 @@ def test_two_processes_match_one(tiny_bert, tmp_path, strategy):
     # Same effective batch: 2 processes x 4.
     argv = tiny_args(tiny_bert, double, *extra, train=32, dev=DEV)
     argv[argv.index("--per_device_train_batch_size") + 1] = "4"
-    launch_two_processes(argv, tmp_path)
+    launch_two_processes("text_similarity", argv, tmp_path)
     assert json.loads((double / "eval_results.json").read_text())["num_processes"] == 2
     assert json.loads((single / "eval_results.json").read_text())["num_processes"] == 1
 
