@@ -1,9 +1,10 @@
 """hf_tl: transfer learning for BERT- and GPT-style backbones on Hugging Face, one strategy setting at a time."""
 
-from hf_tl.config import DataArguments, ModelArguments, RunConfig, StrategyArguments, TrainArguments
+from hf_tl.config import DataArguments, ModelArguments, StrategyArguments, TrainArguments
 from hf_tl.config_io import load_config, parse_args
 from hf_tl.errors import HfTlError
 from hf_tl.predict import Run, load_run
+from hf_tl.run_config import RunConfig
 from hf_tl.strategies import STRATEGIES
 from hf_tl.training import train
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hf_tl.backbone import Backbone, default_pooling, load_backbone
-from hf_tl.config import RunConfig
 from hf_tl.model import TransferModel
+from hf_tl.run_config import RunConfig
 from hf_tl.strategies import Strategy, get_strategy
 from hf_tl.tasks import Task, get_task
 from hf_tl.transfer import load_init_backbone

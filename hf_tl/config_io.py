@@ -12,15 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from hf_tl.config import (
-    DataArguments,
-    ModelArguments,
-    RunConfig,
-    StrategyArguments,
-    TrainArguments,
-    build_tasks,
-)
+from hf_tl.config import DataArguments, ModelArguments, StrategyArguments, TrainArguments
 from hf_tl.errors import HfTlError, suggest
+from hf_tl.run_config import RunConfig, build_tasks
 
 
 def read_yaml(path: str | os.PathLike) -> dict:

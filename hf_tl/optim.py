@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hf_tl.config import RunConfig
 from hf_tl.layers import find_blocks, param_depth
+from hf_tl.run_config import RunConfig
 
 
 def _no_decay(name: str, param: nn.Parameter) -> bool:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from hf_tl.config import RunConfig
 from hf_tl.config_io import parse_args
 from hf_tl.errors import HfTlError
+from hf_tl.run_config import RunConfig
 
 
 def run_recipe(argv: list[str] | None, task_types: tuple[str, ...], multitask: bool = False) -> dict | None:

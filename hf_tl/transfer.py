@@ -11,8 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from hf_tl.backbone import Backbone, load_backbone
-from hf_tl.config import DEFAULT_MODEL, ModelArguments, RunConfig
+from hf_tl.config import DEFAULT_MODEL, ModelArguments
 from hf_tl.errors import HfTlError
+from hf_tl.run_config import RunConfig
 from hf_tl.run_dir import ADAPTER_DIR, BACKBONE_DIR, CONFIG_FILE, LINEAGE_FILE, RESULTS_FILE, TOKENIZER_DIR
 
 

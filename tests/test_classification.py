@@ -130,3 +130,60 @@ def test_real_smollm2_gguf_classifies_with_lora(tmp_path):
     run = hf_tl.load_run(out)
     assert run.model.pooling == "last" and run.tokenizer.pad_token is not None
     assert set(run.predict(["great", "awful"])) <= {"negative", "positive"}
+
+
+BAD_INPUTS = {
+    "text-column-holds-labels": (["--text_column", "Quality", "--label_column", "#1 String", "--label_names", "no",
+                                  "yes"],
+                                 "Column 'Quality' of the train data holds only numbers, not text; check text_column"),
+    "label-column-holds-ids": (["--label_column", "#1 ID"],
+                               "Label column '#1 ID' has 3\\d{3} distinct values, which looks like text or scores"),
+    "same-column-twice": (["--text_pair_column", "#1 String"],
+                          "text_column, text_pair_column and label_column must be different columns"),
+    "hub-dataset-offline": (["--dataset_name", "glue", "--dataset_config_name", "mrpc"],
+                            "Cannot load dataset 'glue' from the Hub while offline"),
+}
+
+
+@pytest.mark.parametrize("flags, message", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_mixed_up_column_mappings_are_named(tiny_bert, tmp_path, capsys, flags, message):
+    argv = tiny_args(tiny_bert, tmp_path / "out", train=16, dev=8, data=MRPC_ARGS) + flags
+    with pytest.raises(SystemExit):
+        run_recipe(argv, recipe="paraphrase")
+    expect_user_error_output(capsys, message)
+
+
+def expect_user_error_output(capsys, message):
+    import re
+
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("hf_tl error:")]
+    assert len(lines) == 1 and "Traceback" not in err, err[-2000:]
+    assert re.search(message, lines[0]), lines[0]
+
+
+def test_a_label_the_run_never_saw_is_an_error_in_dev_data_and_at_predict_time(tiny_bert, tmp_path, capsys):
+    train, dev = tmp_path / "train.csv", tmp_path / "dev.csv"
+    train.write_text("sentence,label\ngood,pos\nbad,neg\nfine,pos\n")
+    dev.write_text("sentence,label\ngood,pos\nbad,neg\nso-so,neutral\n")
+    flags = ["--train_file", str(train), "--validation_file", str(dev)]
+    with pytest.raises(SystemExit):
+        run_recipe(tiny_args(tiny_bert, tmp_path / "a", *flags, data=[]), recipe="sentiment")
+    expect_user_error_output(capsys, "Row 3 of the validation data has label 'neutral' in column 'label', which is "
+                                     "not one of the run's labels \\(neg, pos\\)")
+    odd = tmp_path / "odd.csv"
+    odd.write_text("sentence,label\ngood,pos\nhm,maybe\n")
+    with pytest.raises(SystemExit):
+        run_recipe(tiny_args(tiny_bert, tmp_path / "b", "--train_file", str(odd), "--validation_file", str(dev),
+                             "--label_names", "neg", "pos", data=[]), recipe="sentiment")
+    expect_user_error_output(capsys, "Row 2 of the train data has label 'maybe' in column 'label'")
+    out = tmp_path / "ok"
+    run_recipe(tiny_args(tiny_bert, out, "--train_file", str(train), "--validation_file", str(train), data=[]),
+               recipe="sentiment")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("sentence,label\nnice,pos\nmeh,meh\n")
+    with pytest.raises(SystemExit):
+        cli_main(["predict", "--run", str(out), "--input", str(rows), "--output", str(tmp_path / "p.csv")])
+    expect_user_error_output(capsys, "Row 2 of the 'rows.csv' data has label 'meh'|Row 2 of the .*rows.csv' data has "
+                                     "label 'meh'")
+    assert not (tmp_path / "p.csv").exists()

@@ -138,5 +138,5 @@ def test_multitask_errors_are_one_sentence(tiny_bert, tmp_path, capsys):
         run_recipe(["--config", str(REPO / "recipes" / "configs" / "stsb_full.yaml"), "--model_name_or_path",
                     tiny_bert, "--output_dir", str(tmp_path / "y")], recipe="multitask")
     assert "needs a tasks mapping" in capsys.readouterr().err
-    expect_user_error(["--config", str(CONFIG), "--model_name_or_path", tiny_bert, "--output_dir", str(tmp_path / "z")],
-                      "defines several tasks; run it with recipes/multitask.py", capsys)
+    expect_user_error(["--config", str(CONFIG), "--model_name_or_path", tiny_bert, "--output_dir",
+                       str(tmp_path / "z")], "defines several tasks; run it with recipes/multitask.py", capsys)

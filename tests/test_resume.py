@@ -54,3 +54,31 @@ def test_resumed_run_ends_like_an_uninterrupted_one(tiny_bert, tmp_path, monkeyp
         assert torch.allclose(wa[name], wb[name], atol=1e-6), name
     assert json.loads((resumed / "eval_results.json").read_text())["eval_spearmanr"] == pytest.approx(
         json.loads((full_run / "eval_results.json").read_text())["eval_spearmanr"], abs=1e-6)
+
+
+def test_resumed_multitask_run_replays_the_same_schedule(tiny_bert, tmp_path, monkeypatch):
+    from test_multitask import multitask_args
+
+    common = ["--strategy", "full", "--num_train_epochs", "2", "--head_dropout", "0.2", "--eval_strategy", "steps",
+              "--eval_steps", "5"]
+    full_run, resumed = tmp_path / "uninterrupted", tmp_path / "resumed"
+    run_recipe(multitask_args(tiny_bert, full_run, *common), recipe="multitask")
+    original = loop._evaluate_and_checkpoint
+
+    def stop_after_first_checkpoint(*args, **kwargs):
+        original(*args, **kwargs)
+        raise KeyboardInterrupt("simulated crash after the first checkpoint")
+
+    monkeypatch.setattr(loop, "_evaluate_and_checkpoint", stop_after_first_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe(multitask_args(tiny_bert, resumed, *common), recipe="multitask")
+    monkeypatch.setattr(loop, "_evaluate_and_checkpoint", original)
+    run_recipe(multitask_args(tiny_bert, resumed, *common, "--resume_from_checkpoint", "latest"), recipe="multitask")
+    expected, got = read_log(full_run), read_log(resumed)
+    assert [r["step"] for r in got] == [r["step"] for r in expected] == [5, 10, 15, 20, 24]
+    for a, b in zip(expected, got):
+        for key in ("stsb/spearmanr", "mrpc/accuracy", "sst2/accuracy"):
+            assert b[key] == pytest.approx(a[key], abs=1e-6), key
+    for name in ("stsb", "mrpc", "sst2"):
+        wa, wb = (load_file(str(run / "heads" / f"{name}.safetensors")) for run in (full_run, resumed))
+        assert all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa), name

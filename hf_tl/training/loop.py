@@ -14,12 +14,12 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from hf_tl.builder import build
-from hf_tl.config import RunConfig
 from hf_tl.config_io import write_yaml
 from hf_tl.errors import HfTlError
 from hf_tl.metrics import MultiTaskEvaluator
 from hf_tl.optim import build_optimizer
 from hf_tl.report import format_report, trainable_report
+from hf_tl.run_config import RunConfig
 from hf_tl.run_dir import (
     CHECKPOINTS_DIR,
     CONFIG_FILE,

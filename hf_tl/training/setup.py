@@ -8,8 +8,8 @@ from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs, GradientAccumulationPlugin
 from torch.utils.data import DataLoader
 
-from hf_tl.config import RunConfig
 from hf_tl.data import PaddingCollator, load_raw_splits
+from hf_tl.run_config import RunConfig
 from hf_tl.tasks import TASKS
 from hf_tl.transfer import resolve_init_from_run
 
