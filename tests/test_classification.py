@@ -187,3 +187,8 @@ def test_a_label_the_run_never_saw_is_an_error_in_dev_data_and_at_predict_time(t
     expect_user_error_output(capsys, "Row 2 of the 'rows.csv' data has label 'meh'|Row 2 of the .*rows.csv' data has "
                                      "label 'meh'")
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_one_text_task_refuses_a_pair_column():
+    with pytest.raises(hf_tl.HfTlError, match="reads one text, but text_pair_column is set"):
+        ClassificationTask.resolve(DataArguments(task="classification", text_pair_column="sentence2"))

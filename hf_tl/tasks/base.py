@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from hf_tl.config import DataArguments
 from hf_tl.data.validation import check_columns, check_not_empty, check_texts
+from hf_tl.errors import HfTlError
 from hf_tl.metrics import Evaluator
 
 
@@ -49,7 +50,8 @@ class Task:
         preset = {**cls.column_defaults, **cls.hub_presets.get(data.dataset_name or "", {})}
         changes = {k: v for k, v in preset.items() if getattr(data, k) == getattr(defaults, k)}
         if not cls.pair and data.text_pair_column is not None:
-            changes["text_pair_column"] = None  # a one-text task reads no second column
+            raise HfTlError(f"task {data.task} reads one text, but text_pair_column is set "
+                            f"('{data.text_pair_column}'); use task pair_classification for pairs, or drop it.")
         return replace(data, **changes) if changes else data
 
     @classmethod
