@@ -27,7 +27,7 @@ def run_recipe(argv: list[str] | None, task_types: tuple[str, ...], multitask: b
     from hf_tl.training import train
 
     config = parse_args(argv, defaults={"task": task_types[0]})
-    _check_recipe_fits(config, task_types, multitask)
+    check_recipe_fits(config, task_types, multitask)
     if config.train.dry_run:  # say what would train, and stop
         print(describe_config(config))
         return None
@@ -37,7 +37,12 @@ def run_recipe(argv: list[str] | None, task_types: tuple[str, ...], multitask: b
     return results
 
 
-def _check_recipe_fits(config: RunConfig, task_types: tuple[str, ...], multitask: bool) -> None:
+def check_recipe_fits(config: RunConfig, task_types: tuple[str, ...], multitask: bool) -> None:
+    """Check that a config is one the recipe runs.
+
+    Raises:
+        HfTlError: for a task type the recipe does not run, or a single/multi-task mismatch.
+    """
     if multitask and not config.is_multitask:
         raise HfTlError("The multi-task recipe needs a tasks mapping (two or more tasks) in its config.")
     if not multitask and config.is_multitask:

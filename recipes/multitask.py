@@ -11,10 +11,13 @@ import sys
 from hf_tl.errors import exit_on_user_error
 from hf_tl.recipe import run_recipe
 
+TASK_TYPES = ("similarity", "pair_classification", "classification")  # the tasks it runs; first = default
+MULTITASK = True
+
 
 @exit_on_user_error
 def main(argv=None):
-    return run_recipe(argv, task_types=("similarity", "pair_classification", "classification"), multitask=True)
+    return run_recipe(argv, TASK_TYPES, MULTITASK)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,13 @@ import sys
 from hf_tl.errors import exit_on_user_error
 from hf_tl.recipe import run_recipe
 
+TASK_TYPES = ("similarity",)  # the tasks this recipe runs; the first is its default
+MULTITASK = False
+
 
 @exit_on_user_error
 def main(argv=None):
-    return run_recipe(argv, task_types=("similarity",))
+    return run_recipe(argv, TASK_TYPES, MULTITASK)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Configs: YAML + flag overrides, validation, and every YAML file in the repository."""
 
+import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -7,6 +9,7 @@ from conftest import REPO
 
 from hf_tl import HfTlError, RunConfig, load_config, parse_args
 from hf_tl.config_io import write_yaml
+from hf_tl.recipe import check_recipe_fits
 
 ALL_YAML = sorted(p for p in REPO.rglob("*.y*ml")
                   if not any(part.startswith(".") or part == "runs" for part in p.relative_to(REPO).parts))
@@ -19,8 +22,14 @@ def test_repository_ships_yaml_configs():
 @pytest.mark.parametrize("path", ALL_YAML, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_yaml_in_the_repo_loads_and_validates(path):
     first_line = path.read_text().splitlines()[0]
-    assert first_line == f"# accelerate launch recipes/text_similarity.py --config {path.relative_to(REPO)}"
+    match = re.fullmatch(r"# accelerate launch recipes/(\w+)\.py --config (\S+)", first_line)
+    assert match and match.group(2) == str(path.relative_to(REPO)), first_line
+    recipe = REPO / "recipes" / f"{match.group(1)}.py"
+    spec = importlib.util.spec_from_file_location(f"recipe_{recipe.stem}", recipe)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
     config = load_config(path)
+    check_recipe_fits(config, module.TASK_TYPES, module.MULTITASK)  # the launch line names the right recipe
     assert config.strategy.strategy in path.stem or config.strategy.strategy == "full"
     assert config.train.output_dir
 
