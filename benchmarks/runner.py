@@ -12,6 +12,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_process(cmd: list[str], name: str) -> tuple[float, int]:
+    """Run a command in a child process and measure it.
+
+    Returns:
+        ``(wall seconds, peak RSS in MiB)`` of the child.
+
+    Raises:
+        SystemExit: with the end of its log, if it fails.
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{name} failed:\n{log[-3000:]}")
+    return round(wall, 1), round(usage.ru_maxrss / 1024)
+
+
 def run_config(recipe: str, config: str, out_dir: Path, extra: list[str]) -> dict:
     """Train ``recipes/configs/CONFIG.yaml`` with ``recipes/RECIPE.py`` in a child process.
 
@@ -25,17 +44,11 @@ def run_config(recipe: str, config: str, out_dir: Path, extra: list[str]) -> dic
     """
     cmd = [sys.executable, str(ROOT / "recipes" / f"{recipe}.py"), "--config",
            str(ROOT / "recipes" / "configs" / f"{config}.yaml"), "--output_dir", str(out_dir), *extra]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"{config} failed:\n{log[-3000:]}")
+    wall, rss = run_process(cmd, config)
     results = json.loads((out_dir / "eval_results.json").read_text())
     report = json.loads((out_dir / "trainable_parameters.json").read_text())
-    return {"config": config, "wall_s": round(wall, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024),
-            "trainable": report["trainable"], "total": report["total"], **results}
+    return {"config": config, "wall_s": wall, "peak_rss_mib": rss, "trainable": report["trainable"],
+            "total": report["total"], **results}
 
 
 def smollm2_flags() -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hf_tl.backbone import Backbone, default_pooling, load_backbone
+from hf_tl.layer_select import LayerMix, MixedHead, feature_size, layers_needed
 from hf_tl.model import TransferModel
 from hf_tl.run_config import RunConfig
 from hf_tl.strategies import Strategy, get_strategy
@@ -44,15 +45,18 @@ def build(config: RunConfig, apply_strategy: bool = True, weights_dir: str | Non
         backbone = load_backbone(config.model, weights_dir, tokenizer_dir)
     tasks = {name: get_task(data, backbone.tokenizer, config.model.max_length)
              for name, data in config.task_data().items()}
-    hidden = backbone.model.config.hidden_size
-    heads = {name: task.build_head(hidden, config.strategy) for name, task in tasks.items()}
+    hidden, layer = backbone.model.config.hidden_size, config.model.layer
+    heads = {name: task.build_head(feature_size(layer, hidden), config.strategy) for name, task in tasks.items()}
+    if layer == "weighted":  # each task learns its own mix of the layers
+        n_layers = len(layers_needed(layer, backbone.model.config.num_hidden_layers))
+        heads = {name: MixedHead(LayerMix(n_layers), head) for name, head in heads.items()}
     pooling = default_pooling(config.model, backbone.is_decoder)
     if config.strategy.strategy == "prompt_tuning":
         # peft drops position ids under prompt tuning, so left padding would shift the real tokens' positions.
         backbone.tokenizer.padding_side = "right"
     # With left padding, positions must count from each row's first real token, not from the padding.
     model = TransferModel(backbone.model, heads, {name: task.loss for name, task in tasks.items()}, pooling,
-                          pass_position_ids=backbone.tokenizer.padding_side == "left")
+                          pass_position_ids=backbone.tokenizer.padding_side == "left", layer=layer)
     strategy = get_strategy(config.strategy)
     if apply_strategy:
         model = strategy.apply(model)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from hf_tl.errors import HfTlError, suggest
+from hf_tl.layer_select import LAYER_CHOICES
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 POOLING_CHOICES = ("auto", "cls", "mean", "last")
@@ -54,6 +55,11 @@ class ModelArguments:
         default="auto",
         metadata={"help": "cls, mean or last (last non-padding token); auto = mean for encoders, last for decoders."},
     )
+    layer: str = field(
+        default="last",
+        metadata={"help": "Hidden layers that make the features: last, second_to_last, mean_last4, concat_last4, or "
+                          "weighted (a learned mix of all layers, one per task head)."},
+    )
     padding_side: str = field(
         default="auto", metadata={"help": "left or right; auto keeps right padding (pooling handles either)."}
     )
@@ -67,6 +73,7 @@ class ModelArguments:
 
     def __post_init__(self):
         _check_choice("pooling", self.pooling, POOLING_CHOICES)
+        _check_choice("layer", self.layer, LAYER_CHOICES)
         _check_choice("padding_side", self.padding_side, PADDING_SIDES)
         _check_choice("torch_dtype", self.torch_dtype, DTYPES)
         _check_positive("max_length", self.max_length)
@@ -247,6 +254,17 @@ class TrainArguments:
     logging_steps: int = field(default=50, metadata={"help": "Optimizer steps between training-loss logs."})
     report_to: str = field(default="none", metadata={"help": "Tracker: none, tensorboard, wandb, mlflow or all."})
     dry_run: bool = field(default=False, metadata={"help": "Print what would train and exit."})
+    cache_features: bool = field(
+        default=True,
+        metadata={"help": "frozen: compute the backbone's features once, store them on disk, and train the head "
+                          "from them (later epochs and runs with the same checkpoint, settings and data skip the "
+                          "backbone)."},
+    )
+    feature_cache_dir: Optional[str] = field(
+        default=None,
+        metadata={"help": "Folder of the feature cache (default: env HF_TL_FEATURE_CACHE, else "
+                          "~/.cache/hf_tl/features)."},
+    )
     task_sampling: str = field(
         default="proportional",
         metadata={"help": "Multi-task: which task each batch comes from: proportional (to train size), equal, or "

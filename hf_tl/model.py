@@ -11,8 +11,16 @@ from torch import nn
 
 from hf_tl.data.collate import PAIR_SUFFIX
 from hf_tl.heads import CosineHead
+from hf_tl.layer_select import MixedHead, combine_layers, layers_needed
 from hf_tl.losses import LOSSES
 from hf_tl.pooling import pool
+
+FEATURES_KEY = "features"  # a batch of cached backbone features (a layer stack per text) instead of token ids
+
+
+def is_cosine_head(head: nn.Module) -> bool:
+    """Whether a head scores a pair by the cosine of two embeddings (also behind a layer mix)."""
+    return isinstance(head.head if isinstance(head, MixedHead) else head, CosineHead)
 
 
 class TransferModel(nn.Module):
@@ -25,16 +33,19 @@ class TransferModel(nn.Module):
         losses: ``{task name: key of hf_tl.losses.LOSSES}``.
         pooling: ``cls``, ``mean`` or ``last``.
         pass_position_ids: Give the backbone position ids computed from the mask (decoders with left padding).
+        layer: Which hidden layers make the features (:data:`hf_tl.layer_select.LAYER_CHOICES`).
     """
 
     def __init__(self, backbone: nn.Module, heads: dict[str, nn.Module], losses: dict[str, str], pooling: str,
-                 pass_position_ids: bool = False):
+                 pass_position_ids: bool = False, layer: str = "last"):
         super().__init__()
         self.backbone = backbone
         self.heads = nn.ModuleDict(heads)
         self.losses = dict(losses)
         self.pooling = pooling
         self.pass_position_ids = pass_position_ids
+        self.layer = layer
+        self.layer_indices = layers_needed(layer, backbone.config.num_hidden_layers)
         # Set by strategies that keep the backbone fixed: it then stays in eval mode (no dropout), so it acts as
         # the deterministic feature extractor that feature extraction means.
         self.backbone_frozen = False
@@ -53,17 +64,41 @@ class TransferModel(nn.Module):
     @property
     def is_bi_encoder(self) -> bool:
         """Whether every head scores pairs by the cosine of two embeddings."""
-        return all(isinstance(h, CosineHead) for h in self.heads.values())
+        return all(is_cosine_head(h) for h in self.heads.values())
 
-    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra) -> torch.Tensor:
-        """Run the backbone and pool: ``(batch, seq)`` token ids -> ``(batch, hidden)`` features."""
+    def encode_layers(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra) -> torch.Tensor:
+        """Run the backbone and pool each layer the ``layer`` setting reads.
+
+        Returns:
+            ``(batch, n_layers, hidden)``: the pooled layers, bottom first (what the feature cache stores).
+        """
         peft_config = getattr(self.backbone, "active_peft_config", None)
         if peft_config is not None and peft_config.is_prompt_learning:
             extra.pop("token_type_ids", None)  # peft ignores them (with a warning per batch) for prompt learning
         if self.pass_position_ids:
             extra["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
-        return pool(hidden, attention_mask, self.pooling)
+        many = self.layer_indices != [-1]
+        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=many, **extra)
+        # last_hidden_state, not hidden_states[-1]: only it is certain to carry the final norm (GPT-2, LLaMA).
+        states = [out.last_hidden_state if i == -1 else out.hidden_states[i] for i in self.layer_indices]
+        return torch.stack([pool(h, attention_mask, self.pooling) for h in states], dim=1)
+
+    def encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **extra) -> torch.Tensor:
+        """Run the backbone, pool and combine layers: ``(batch, seq)`` token ids -> features.
+
+        Returns:
+            ``(batch, feature_size)``, or the ``(batch, n_layers, hidden)`` stack for ``layer: weighted`` (each
+            head mixes it).
+        """
+        return combine_layers(self.encode_layers(input_ids, attention_mask, **extra), self.layer)
+
+    def _features(self, inputs: dict, suffix: str = "") -> torch.Tensor:
+        """Features of one side of a batch: from the cache when the batch carries them, else from the backbone."""
+        cached = inputs.get(FEATURES_KEY + suffix)
+        if cached is not None:
+            return combine_layers(cached, self.layer)
+        return self.encode(**{k[: len(k) - len(suffix)]: v for k, v in inputs.items()
+                              if k.endswith(suffix) and (suffix or not k.endswith(PAIR_SUFFIX))})
 
     def forward(self, task: str | None = None, labels: torch.Tensor | None = None, **inputs) -> dict:
         """Score a batch of one task.
@@ -80,12 +115,10 @@ class TransferModel(nn.Module):
         head = self.heads[name]
         weight = next(head.parameters(), None)  # features go to the head in its dtype (bf16 backbone, fp32 head)
         to_head = (lambda x: x) if weight is None else (lambda x: x.to(weight.dtype))
-        first = {k: v for k, v in inputs.items() if not k.endswith(PAIR_SUFFIX)}
-        if isinstance(head, CosineHead):
-            second = {k[: -len(PAIR_SUFFIX)]: v for k, v in inputs.items() if k.endswith(PAIR_SUFFIX)}
-            predictions = head(to_head(self.encode(**first)), to_head(self.encode(**second)))
+        if is_cosine_head(head):
+            predictions = head(to_head(self._features(inputs)), to_head(self._features(inputs, PAIR_SUFFIX)))
         else:
-            predictions = head(to_head(self.encode(**first)))
+            predictions = head(to_head(self._features(inputs)))
         out = {"predictions": predictions}
         if labels is not None:
             out["loss"] = LOSSES[self.losses[name]](predictions, labels)

@@ -28,6 +28,10 @@ SST2_ARGS = ["--train_file", "sst2/train.tsv", "--validation_file", "sst2/dev.ts
 
 def pytest_configure(config):
     os.environ["HF_TL_DATA_DIR"] = str(DATA_DIR)
+    # The feature cache of frozen runs goes to a fresh folder per test session, never to the user's ~/.cache.
+    import tempfile
+
+    os.environ["HF_TL_FEATURE_CACHE"] = tempfile.mkdtemp(prefix="hf_tl_feature_cache_")
     if not (DATA_DIR / "stsb" / "train.csv").is_file():
         raise pytest.UsageError(f"STS-B data not found under {DATA_DIR}; set HF_TL_DATA_DIR to the shared data "
                                 f"folder.")

@@ -52,6 +52,7 @@ class Strategy(ABC):
     is_peft = False  # the backbone is saved as an adapter
     trains_backbone_weights = True  # the backbone's own weights change (saved in full)
     uses_layerwise_lr = False
+    fixed_features = False  # the backbone never changes while the head trains, so its features can be cached
 
     def __init__(self, args: StrategyArguments):
         self.args = args

@@ -15,6 +15,9 @@ class ZeroShot(Strategy):
     trains_backbone_weights = False
 
     def apply(self, model: nn.Module) -> nn.Module:
+        if model.layer == "weighted":
+            raise HfTlError("layer weighted learns its mix of layers, but strategy 'zero_shot' trains nothing; "
+                            "choose layer last, second_to_last, mean_last4 or concat_last4.")
         if not model.is_bi_encoder or any(True for _ in model.heads.parameters()):
             raise HfTlError("strategy 'zero_shot' needs architecture bi_encoder with head_type none (an untrained "
                             "head would score at random).")
@@ -31,6 +34,7 @@ class Frozen(Strategy):
     """Feature extraction: the backbone is frozen and only the new head trains."""
 
     trains_backbone_weights = False
+    fixed_features = True
 
     def apply(self, model: nn.Module) -> nn.Module:
         set_trainable(model.backbone, False)

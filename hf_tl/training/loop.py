@@ -37,7 +37,13 @@ from hf_tl.run_dir import (
 from hf_tl.training.evaluate import evaluate
 from hf_tl.training.export import export_run, save_initial_backbone
 from hf_tl.training.sampling import TaskSchedule, TaskStreams
-from hf_tl.training.setup import make_accelerator, make_loaders, resolve_config, tokenize_splits
+from hf_tl.training.setup import (
+    cached_feature_splits,
+    make_accelerator,
+    make_loaders,
+    resolve_config,
+    tokenize_splits,
+)
 from hf_tl.training.state import TrainState
 from hf_tl.transfer import lineage
 
@@ -77,6 +83,9 @@ def train(config: RunConfig) -> dict:
     model = strategy.apply(built.model)
     report = trainable_report(model, strategy)
     splits = tokenize_splits(built.tasks, raw)
+    cache_status = {}
+    if strategy.fixed_features and t.cache_features:  # the head trains on stored features, not on the backbone
+        splits, cache_status = cached_feature_splits(model, splits, config, built.backbone.tokenizer, accelerator)
     with accelerator.main_process_first():  # evaluate copies the metric modules into its cache: once, main first
         evaluators = {name: task.evaluator() for name, task in built.tasks.items()}
     evaluator = next(iter(evaluators.values())) if len(evaluators) == 1 else MultiTaskEvaluator(evaluators)
@@ -106,6 +115,8 @@ def train(config: RunConfig) -> dict:
     results = _best_results(state, evaluator, config)
     results["train_runtime_s"] = round(time.perf_counter() - start, 2)
     results["num_processes"] = accelerator.num_processes
+    if cache_status:
+        results["feature_cache"] = cache_status
     export_run(accelerator, model, strategy, built.backbone.tokenizer, run_dir)
     if accelerator.is_main_process:
         write_json(run_dir / RESULTS_FILE, results)

@@ -9,6 +9,14 @@ from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwa
 from torch.utils.data import DataLoader
 
 from hf_tl.data import PaddingCollator, load_raw_splits
+from hf_tl.feature_cache import (
+    FeatureDataset,
+    cache_root,
+    key_parts,
+    load_or_build,
+    model_fingerprint,
+    tokenizer_fingerprint,
+)
 from hf_tl.run_config import RunConfig
 from hf_tl.tasks import TASKS
 from hf_tl.transfer import resolve_init_from_run
@@ -89,8 +97,48 @@ def make_loaders(splits: dict, config: RunConfig, tokenizer) -> dict:
     """
     collate = PaddingCollator(tokenizer.pad_token_id, tokenizer.padding_side, config.train.pad_to_multiple_of)
     t = config.train
-    return {name: {split: DataLoader(dataset, shuffle=split == "train", collate_fn=collate,
+    # Cached features are fixed-size tensors: the default collation stacks them.
+    return {name: {split: DataLoader(dataset, shuffle=split == "train",
+                                     collate_fn=None if isinstance(dataset, FeatureDataset) else collate,
                                      batch_size=t.per_device_train_batch_size if split == "train"
                                      else t.per_device_eval_batch_size, num_workers=t.dataloader_num_workers)
                    for split, dataset in task_splits.items()}
             for name, task_splits in splits.items()}
+
+
+def cached_feature_splits(model, splits: dict, config: RunConfig, tokenizer, accelerator) -> tuple[dict, dict]:
+    """Replace each tokenized split by its backbone features, read from the feature cache or computed into it.
+
+    The main process of each machine goes first and fills the cache; the others then read what it wrote, so the
+    backbone runs once per split however many processes train.
+
+    Args:
+        model: The :class:`hf_tl.model.TransferModel`, backbone frozen.
+        splits: ``{task: {split: tokenized Dataset}}``.
+        config: The run config (cache folder, max length, eval batch size).
+        tokenizer: The run's tokenizer.
+        accelerator: The run's Accelerator.
+
+    Returns:
+        ``({task: {split: FeatureDataset}}, {"task/split": "hit" or "built"})``.
+    """
+    root = cache_root(config.train.feature_cache_dir)
+    collate = PaddingCollator(tokenizer.pad_token_id, tokenizer.padding_side, config.train.pad_to_multiple_of)
+    model_fp, tokenizer_fp = model_fingerprint(model), tokenizer_fingerprint(tokenizer)
+    model.to(accelerator.device)
+    out, status = {}, {}
+    with accelerator.local_main_process_first():
+        for name, task_splits in splits.items():
+            out[name] = {}
+            for split, dataset in task_splits.items():
+                parts = key_parts(model_fp, tokenizer_fp, config.model.max_length, dataset,
+                                  config.train.mixed_precision)
+                with accelerator.autocast():  # the precision the backbone would run in without the cache
+                    features, built = load_or_build(model, dataset, parts, root, collate,
+                                                    config.train.per_device_eval_batch_size, accelerator.device)
+                out[name][split] = FeatureDataset(features, dataset["labels"])
+                status[f"{name}/{split}"] = "built" if built else "hit"
+    # Every process says what it did, so a multi-process run shows the cache was built once.
+    prefix = f"[process {accelerator.process_index}] " if accelerator.num_processes > 1 else ""
+    print(f"{prefix}feature cache: " + ", ".join(f"{k} {v}" for k, v in status.items()), flush=True)
+    return out, status
