@@ -1,4 +1,4 @@
-"""The ``hf-tl`` command: ``train``, ``trainable`` (dry run) and ``predict``."""
+"""The ``hf-tl`` command: ``train``, ``trainable`` (dry run), ``predict`` and ``embed``."""
 
 from __future__ import annotations
 
@@ -46,10 +46,24 @@ def _predict(argv: list[str]) -> None:
         print(", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
 
 
+def _embed(argv: list[str]) -> None:
+    from transformers import HfArgumentParser
+
+    from hf_tl.config import ModelArguments
+    from hf_tl.embed import EmbedArguments, embed_file
+
+    parser = HfArgumentParser((ModelArguments, EmbedArguments), prog="hf-tl embed", allow_abbrev=False,
+                              description="Write a backbone's embeddings of a file's texts to Parquet or NumPy.")
+    model_args, args = parser.parse_args_into_dataclasses(argv)
+    out = embed_file(model_args, args)
+    print(f"Wrote embeddings of {args.input} to {out}")
+
+
 COMMANDS = {
     "train": (_train, "Train a run: hf-tl train --config FILE.yaml [--key value ...]"),
     "trainable": (_trainable, "Print what trains, without training: hf-tl trainable FILE.yaml [--key value ...]"),
     "predict": (_predict, "Score a file with a run: hf-tl predict --run DIR --input FILE --output FILE"),
+    "embed": (_embed, "Write embeddings: hf-tl embed --model_name_or_path M --input FILE --output OUT.parquet|.npy"),
 }
 
 

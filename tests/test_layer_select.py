@@ -15,21 +15,6 @@ from hf_tl.pooling import pool
 from hf_tl.run_dir import RESULTS_FILE
 
 
-@pytest.fixture(scope="module")
-def four_block_bert(tmp_path_factory, tiny_bert):
-    """A 4-block BERT (random weights) so that every layer choice applies."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    path = tmp_path_factory.mktemp("bert4")
-    torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
-                        intermediate_size=64, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    BertModel(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
-
-
 def test_layers_needed_and_feature_sizes():
     assert layers_needed("last", 6) == [-1]
     assert layers_needed("second_to_last", 6) == [-2]
