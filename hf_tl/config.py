@@ -25,6 +25,7 @@ EVAL_STRATEGIES = ("epoch", "steps")
 TRACKERS = ("none", "tensorboard", "wandb", "mlflow", "all")
 TASK_TYPES = ("similarity", "pair_classification", "classification")
 SAMPLING_SCHEMES = ("proportional", "equal", "temperature")
+SKLEARN_HEADS = ("logistic", "ridge", "linear_svm")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -156,7 +157,8 @@ class StrategyArguments:
 
     strategy: str = field(
         default="full",
-        metadata={"help": "zero_shot, frozen, partial, full, gradual, lora, ia3, prompt_tuning or prefix_tuning."},
+        metadata={"help": "zero_shot, frozen, features, partial, full, gradual, lora, ia3, prompt_tuning or "
+                          "prefix_tuning."},
     )
     num_layers: Optional[int] = field(
         default=None,
@@ -184,6 +186,15 @@ class StrategyArguments:
         default=False, metadata={"help": "lora/ia3: also adapt the feed-forward projections."}
     )
     num_virtual_tokens: int = field(default=20, metadata={"help": "prompt_tuning/prefix_tuning: virtual tokens."})
+    sklearn_head: str = field(
+        default="logistic",
+        metadata={"help": "features: the scikit-learn model fitted as the head: logistic, ridge or linear_svm."},
+    )
+    sklearn_regularization: float = field(
+        default=1.0,
+        metadata={"help": "features: C of logistic and linear_svm (larger = weaker), alpha of ridge (larger = "
+                          "stronger)."},
+    )
     head_type: str = field(
         default="linear", metadata={"help": "linear, mlp, or none (bi-encoder: plain cosine of the embeddings)."}
     )
@@ -200,6 +211,8 @@ class StrategyArguments:
             )
         _check_choice("unfreeze_every", self.unfreeze_every, STAGE_UNITS)
         _check_choice("head_type", self.head_type, HEAD_TYPES)
+        _check_choice("sklearn_head", self.sklearn_head, SKLEARN_HEADS)
+        _check_positive("sklearn_regularization", self.sklearn_regularization)
         if self.num_layers is not None:
             _check_positive("num_layers", self.num_layers)
         _check_positive("unfreeze_steps", self.unfreeze_steps)

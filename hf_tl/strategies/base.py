@@ -53,6 +53,7 @@ class Strategy(ABC):
     trains_backbone_weights = True  # the backbone's own weights change (saved in full)
     uses_layerwise_lr = False
     fixed_features = False  # the backbone never changes while the head trains, so its features can be cached
+    fits_heads = False  # the heads are fitted in closed form on the features (``fit_heads``), not by the loop
 
     def __init__(self, args: StrategyArguments):
         self.args = args

@@ -84,8 +84,12 @@ def train(config: RunConfig) -> dict:
     report = trainable_report(model, strategy)
     splits = tokenize_splits(built.tasks, raw)
     cache_status = {}
-    if strategy.fixed_features and t.cache_features:  # the head trains on stored features, not on the backbone
-        splits, cache_status = cached_feature_splits(model, splits, config, built.backbone.tokenizer, accelerator)
+    if strategy.fixed_features and (t.cache_features or strategy.fits_heads):  # heads train on features
+        splits, cache_status = cached_feature_splits(model, splits, config, built.backbone.tokenizer, accelerator,
+                                                     store=t.cache_features)
+    if strategy.fits_heads:  # fitted in closed form here (every process alike); the loop then only evaluates
+        for name, estimator in strategy.fit_heads(model, splits, t.seed).items():
+            accelerator.print(f"{name}: fitted {estimator}")
     with accelerator.main_process_first():  # evaluate copies the metric modules into its cache: once, main first
         evaluators = {name: task.evaluator() for name, task in built.tasks.items()}
     evaluator = next(iter(evaluators.values())) if len(evaluators) == 1 else MultiTaskEvaluator(evaluators)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import torch
 from accelerate import Accelerator
 from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs, GradientAccumulationPlugin
 from torch.utils.data import DataLoader
@@ -12,6 +13,7 @@ from hf_tl.data import PaddingCollator, load_raw_splits
 from hf_tl.feature_cache import (
     FeatureDataset,
     cache_root,
+    compute_features,
     key_parts,
     load_or_build,
     model_fingerprint,
@@ -106,7 +108,8 @@ def make_loaders(splits: dict, config: RunConfig, tokenizer) -> dict:
             for name, task_splits in splits.items()}
 
 
-def cached_feature_splits(model, splits: dict, config: RunConfig, tokenizer, accelerator) -> tuple[dict, dict]:
+def cached_feature_splits(model, splits: dict, config: RunConfig, tokenizer, accelerator,
+                          store: bool = True) -> tuple[dict, dict]:
     """Replace each tokenized split by its backbone features, read from the feature cache or computed into it.
 
     The main process of each machine goes first and fills the cache; the others then read what it wrote, so the
@@ -118,26 +121,33 @@ def cached_feature_splits(model, splits: dict, config: RunConfig, tokenizer, acc
         config: The run config (cache folder, max length, eval batch size).
         tokenizer: The run's tokenizer.
         accelerator: The run's Accelerator.
+        store: Read and write the cache; ``False`` computes the features in memory only.
 
     Returns:
-        ``({task: {split: FeatureDataset}}, {"task/split": "hit" or "built"})``.
+        ``({task: {split: FeatureDataset}}, {"task/split": "hit", "built" or "computed"})``.
     """
     root = cache_root(config.train.feature_cache_dir)
     collate = PaddingCollator(tokenizer.pad_token_id, tokenizer.padding_side, config.train.pad_to_multiple_of)
-    model_fp, tokenizer_fp = model_fingerprint(model), tokenizer_fingerprint(tokenizer)
+    batch_size = config.train.per_device_eval_batch_size
+    model_fp = model_fingerprint(model) if store else None
+    tokenizer_fp = tokenizer_fingerprint(tokenizer) if store else None
     model.to(accelerator.device)
     out, status = {}, {}
     with accelerator.local_main_process_first():
         for name, task_splits in splits.items():
             out[name] = {}
             for split, dataset in task_splits.items():
-                parts = key_parts(model_fp, tokenizer_fp, config.model.max_length, dataset,
-                                  config.train.mixed_precision)
                 with accelerator.autocast():  # the precision the backbone would run in without the cache
-                    features, built = load_or_build(model, dataset, parts, root, collate,
-                                                    config.train.per_device_eval_batch_size, accelerator.device)
+                    if store:
+                        parts = key_parts(model_fp, tokenizer_fp, config.model.max_length, dataset,
+                                          config.train.mixed_precision)
+                        features, built = load_or_build(model, dataset, parts, root, collate, batch_size,
+                                                        accelerator.device)
+                    else:
+                        arrays = compute_features(model, dataset, collate, batch_size, accelerator.device)
+                        features, built = {k: torch.from_numpy(v) for k, v in arrays.items()}, None
                 out[name][split] = FeatureDataset(features, dataset["labels"])
-                status[f"{name}/{split}"] = "built" if built else "hit"
+                status[f"{name}/{split}"] = "computed" if built is None else "built" if built else "hit"
     # Every process says what it did, so a multi-process run shows the cache was built once.
     prefix = f"[process {accelerator.process_index}] " if accelerator.num_processes > 1 else ""
     print(f"{prefix}feature cache: " + ", ".join(f"{k} {v}" for k, v in status.items()), flush=True)

@@ -1,0 +1,75 @@
+"""The `features` strategy: scikit-learn linear heads fitted on frozen features, saved as ordinary linear heads."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import SST2_ARGS, run_recipe, tiny_args
+from scipy import stats
+
+import hf_tl
+from hf_tl.data.loading import read_file, resolve_data_file
+from hf_tl.embed import embed_texts
+from hf_tl.errors import HfTlError
+from hf_tl.run_dir import RESULTS_FILE
+from hf_tl.strategies.features import make_estimator
+
+TRAIN, DEV = 64, 32
+
+
+def sst2_rows(split: str, n: int):
+    import csv
+
+    path = resolve_data_file(f"sst2/{split}.tsv", None)
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))[:n]
+    return [r["sentence"] for r in rows], np.array([int(r["label"]) for r in rows])
+
+
+@pytest.mark.parametrize("head", ["logistic", "ridge", "linear_svm"])
+def test_each_sklearn_head_matches_scikit_learn_on_the_same_features(tiny_model, tmp_path, head):
+    out = tmp_path / "run"
+    run_recipe(tiny_args(tiny_model, out, *["--strategy", "features", "--sklearn_head", head],
+                         "--layer", "second_to_last", train=TRAIN, dev=DEV, data=SST2_ARGS), recipe="sentiment")
+    results = json.loads((out / RESULTS_FILE).read_text())
+    assert results["feature_cache"]["classification/train"] in ("built", "hit")
+    run = hf_tl.load_run(out)
+    train_texts, train_labels = sst2_rows("train", TRAIN)
+    dev_texts, dev_labels = sst2_rows("dev", DEV)
+    predicted = run.predict(dev_texts)
+    names = run.tasks["classification"].label_names
+    ids = np.array([names.index(p) for p in predicted])
+    assert results["eval_accuracy"] == pytest.approx(float((ids == dev_labels).mean()))
+    # The same estimator fitted by scikit-learn itself on the same features predicts the same labels.
+    estimator = make_estimator(head, False, 1.0, 42)
+    estimator.fit(embed_texts(run.model, run.tokenizer, train_texts, 128).astype(np.float64), train_labels)
+    reference = estimator.predict(embed_texts(run.model, run.tokenizer, dev_texts, 128).astype(np.float64))
+    assert (reference == ids).mean() >= 0.95
+
+
+@pytest.mark.parametrize("head", ["ridge", "linear_svm"])
+def test_similarity_scores_with_a_regression_head(tiny_bert, tmp_path, head):
+    out = tmp_path / "run"
+    run_recipe(tiny_args(tiny_bert, out, "--strategy", "features", "--sklearn_head", head, "--cache_features",
+                         "false", train=TRAIN, dev=DEV))
+    results = json.loads((out / RESULTS_FILE).read_text())
+    assert results["feature_cache"] == {"similarity/train": "computed", "similarity/validation": "computed"}
+    rows = read_file(resolve_data_file("stsb/dev.csv", None), ["sentence1", "sentence2", "score"]).select(range(DEV))
+    scores = hf_tl.load_run(out).predict(list(zip(rows["sentence1"], rows["sentence2"])))
+    assert stats.spearmanr(rows["score"], scores)[0] == pytest.approx(results["eval_spearmanr"], abs=1e-5)
+    assert not (out / "backbone").exists() and not (out / "adapter").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--sklearn_head", "logistic"], "logistic needs labels"),
+    (["--architecture", "bi_encoder"], "is a bi-encoder"),
+    (["--head_type", "mlp"], "set head_type linear"),
+    (["--layer", "weighted"], "cannot learn layer weights"),
+    (["--sklearn_head", "svm"], "sklearn_head must be one of"),
+])
+def test_settings_features_cannot_fit_are_refused(tiny_bert, tmp_path, flags, message):
+    with pytest.raises(HfTlError, match=message):
+        from hf_tl.config_io import parse_args
+        from hf_tl.training import train
+
+        train(parse_args(tiny_args(tiny_bert, tmp_path / "run", "--strategy", "features", *flags, train=16, dev=8)))
