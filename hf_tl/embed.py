@@ -44,19 +44,20 @@ class EmbedArguments:
 
 
 def _model_for(model_args, run: str | None):
-    """A :class:`TransferModel` without heads (only the backbone and the feature settings matter) and its tokenizer."""
-    from hf_tl.backbone import default_pooling, load_backbone
-    from hf_tl.model import TransferModel
+    """The model whose backbone embeds (its heads are not used), its tokenizer and its max length.
 
+    A checkpoint is assembled by :func:`hf_tl.builder.build`, as for training; a run is loaded with its own settings.
+    """
     if run is not None:
         from hf_tl.predict import load_run
 
         loaded = load_run(run, device="cpu")
-        return loaded.model, loaded.tokenizer
-    backbone = load_backbone(model_args)
-    model = TransferModel(backbone.model, {}, {}, default_pooling(model_args, backbone.is_decoder),
-                          pass_position_ids=backbone.tokenizer.padding_side == "left", layer=model_args.layer)
-    return model.eval(), backbone.tokenizer
+        return loaded.model, loaded.tokenizer, loaded.config.model.max_length
+    from hf_tl.builder import build
+    from hf_tl.run_config import RunConfig
+
+    built = build(RunConfig(model=model_args), apply_strategy=False)
+    return built.model.eval(), built.backbone.tokenizer, model_args.max_length
 
 
 def embed_texts(model, tokenizer, texts: list[str], max_length: int, batch_size: int = 64,
@@ -115,12 +116,7 @@ def embed_file(model_args, args: EmbedArguments) -> Path:
         if not isinstance(text, str) or not text.strip():
             raise HfTlError(f"Row {i + 1} of '{args.input}' has no text in column '{args.text_column}'.")
         texts.append(text)
-    model, tokenizer = _model_for(model_args, args.run)
-    max_length = model_args.max_length
-    if args.run is not None:
-        from hf_tl.config_io import load_config
-
-        max_length = load_config(Path(args.run) / "config.yaml").model.max_length
+    model, tokenizer, max_length = _model_for(model_args, args.run)
     embeddings = embed_texts(model, tokenizer, texts, max_length, args.batch_size, args.normalize)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)

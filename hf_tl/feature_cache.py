@@ -163,7 +163,7 @@ def compute_features(model, dataset, collate: PaddingCollator, batch_size: int, 
     return out
 
 
-def _write_entry(root: Path, key: str, arrays: dict[str, np.ndarray], parts: dict) -> Path:
+def _write_entry(root: Path, key: str, arrays: dict[str, np.ndarray], parts: dict) -> None:
     """Write an entry under a temporary name, then rename it into place (another writer's finished entry wins)."""
     from datasets import Dataset as ArrowDataset
 
@@ -178,7 +178,6 @@ def _write_entry(root: Path, key: str, arrays: dict[str, np.ndarray], parts: dic
         os.replace(tmp, entry)
     except OSError:  # a finished entry appeared meanwhile (a concurrent run): keep it
         shutil.rmtree(tmp, ignore_errors=True)
-    return entry
 
 
 def _read_entry(entry: Path) -> dict[str, torch.Tensor]:

@@ -18,12 +18,8 @@ TRAIN, DEV = 64, 32
 
 
 def sst2_rows(split: str, n: int):
-    import csv
-
-    path = resolve_data_file(f"sst2/{split}.tsv", None)
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))[:n]
-    return [r["sentence"] for r in rows], np.array([int(r["label"]) for r in rows])
+    rows = read_file(resolve_data_file(f"sst2/{split}.tsv", None), None).select(range(n))
+    return list(rows["sentence"]), np.array([int(label) for label in rows["label"]])
 
 
 @pytest.mark.parametrize("head", ["logistic", "ridge", "linear_svm"])

@@ -114,7 +114,7 @@ class Features(Strategy):
             regression = isinstance(head, RegressionHead)
             estimator = make_estimator(self.args.sklearn_head, regression, self.args.sklearn_regularization, seed)
             estimator.fit(x, y)
-            copy_into_head(estimator, head, None if regression else head.net[-1].out_features)
+            copy_into_head(estimator, head, None if regression else _linear_layer(head).out_features)
             fitted[name] = repr(estimator)
         return fitted
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 
 import torch
@@ -133,7 +134,8 @@ def cached_feature_splits(model, splits: dict, config: RunConfig, tokenizer, acc
     tokenizer_fp = tokenizer_fingerprint(tokenizer) if store else None
     model.to(accelerator.device)
     out, status = {}, {}
-    with accelerator.local_main_process_first():
+    # With the cache, the first process on each machine fills it and the others read it; without, each computes.
+    with accelerator.local_main_process_first() if store else contextlib.nullcontext():
         for name, task_splits in splits.items():
             out[name] = {}
             for split, dataset in task_splits.items():
