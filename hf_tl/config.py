@@ -26,6 +26,7 @@ TRACKERS = ("none", "tensorboard", "wandb", "mlflow", "all")
 TASK_TYPES = ("similarity", "pair_classification", "classification")
 SAMPLING_SCHEMES = ("proportional", "equal", "temperature")
 SKLEARN_HEADS = ("logistic", "ridge", "linear_svm")
+ZERO_SHOT_METHODS = ("auto", "cosine", "label_description", "label_likelihood", "nli")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -126,6 +127,23 @@ class DataArguments:
     )
     score_min: float = field(default=0.0, metadata={"help": "Similarity: lowest valid gold score."})
     score_max: float = field(default=5.0, metadata={"help": "Similarity: highest valid gold score."})
+    prompt_template: Optional[str] = field(
+        default=None,
+        metadata={"help": "Wrap each input in this template before tokenizing, e.g. 'Review: {text}\\nSentiment:' "
+                          "({text_pair} joins a pair into one text). Recorded in the run, so predict applies it too."},
+    )
+    label_descriptions: Optional[list[str]] = field(
+        default=None,
+        metadata={"help": "Zero-shot: one text per label, in label order: its description (label_description), "
+                          "its word after the prompt (label_likelihood) or what fills the NLI hypothesis (nli). "
+                          "Default: the label names."},
+    )
+    few_shot_k: Optional[int] = field(
+        default=None,
+        metadata={"help": "Few-shot: train on k examples per label (similarity: per score rounded to a whole "
+                          "number), drawn by few_shot_seed."},
+    )
+    few_shot_seed: int = field(default=0, metadata={"help": "Few-shot: the seed that draws the k examples."})
     max_train_samples: Optional[int] = field(default=None, metadata={"help": "Use only the first N train rows."})
     max_eval_samples: Optional[int] = field(default=None, metadata={"help": "Use only the first N dev rows."})
 
@@ -145,7 +163,15 @@ class DataArguments:
                             f"{columns}; check the column mapping.")
         if self.score_max <= self.score_min:
             raise HfTlError(f"score_max ({self.score_max}) must be greater than score_min ({self.score_min}).")
-        for name in ("max_train_samples", "max_eval_samples"):
+        if self.prompt_template is not None and "{text}" not in self.prompt_template:
+            raise HfTlError(f"prompt_template must contain {{text}} where the input goes, got "
+                            f"{self.prompt_template!r}.")
+        if self.label_descriptions is not None:
+            self.label_descriptions = [str(d) for d in self.label_descriptions]
+            if self.label_names is not None and len(self.label_descriptions) != len(self.label_names):
+                raise HfTlError(f"label_descriptions has {len(self.label_descriptions)} entries but label_names has "
+                                f"{len(self.label_names)}; give one description per label, in label order.")
+        for name in ("max_train_samples", "max_eval_samples", "few_shot_k"):
             value = getattr(self, name)
             if value is not None:
                 _check_positive(name, value)
@@ -157,8 +183,28 @@ class StrategyArguments:
 
     strategy: str = field(
         default="full",
-        metadata={"help": "zero_shot, frozen, features, partial, full, gradual, lora, ia3, prompt_tuning or "
-                          "prefix_tuning."},
+        metadata={"help": "zero_shot, frozen, features, setfit, partial, full, gradual, lora, ia3, prompt_tuning "
+                          "or prefix_tuning."},
+    )
+    zero_shot_method: str = field(
+        default="auto",
+        metadata={"help": "zero_shot: cosine (bi-encoder similarity), label_description (cosine between the text and "
+                          "each label's description), label_likelihood (a decoder's next-token likelihood of each "
+                          "label word after prompt_template) or nli (an NLI cross-encoder's entailment of "
+                          "nli_hypothesis_template); auto = cosine for similarity, label_likelihood for a decoder, "
+                          "label_description for an encoder."},
+    )
+    nli_hypothesis_template: str = field(
+        default="This example is {}.",
+        metadata={"help": "zero_shot nli: the hypothesis per label; {} is replaced by the label's description."},
+    )
+    setfit_num_iterations: int = field(
+        default=20,
+        metadata={"help": "setfit: contrastive pairs per training example (one with the same label, one with "
+                          "another, per iteration)."},
+    )
+    setfit_epochs: float = field(
+        default=1.0, metadata={"help": "setfit: epochs of contrastive fine-tuning over the generated pairs."}
     )
     num_layers: Optional[int] = field(
         default=None,
@@ -212,6 +258,12 @@ class StrategyArguments:
         _check_choice("unfreeze_every", self.unfreeze_every, STAGE_UNITS)
         _check_choice("head_type", self.head_type, HEAD_TYPES)
         _check_choice("sklearn_head", self.sklearn_head, SKLEARN_HEADS)
+        _check_choice("zero_shot_method", self.zero_shot_method, ZERO_SHOT_METHODS)
+        if "{}" not in self.nli_hypothesis_template:
+            raise HfTlError(f"nli_hypothesis_template must contain {{}} where the label goes, got "
+                            f"{self.nli_hypothesis_template!r}.")
+        _check_positive("setfit_num_iterations", self.setfit_num_iterations)
+        _check_positive("setfit_epochs", self.setfit_epochs)
         _check_positive("sklearn_regularization", self.sklearn_regularization)
         if self.num_layers is not None:
             _check_positive("num_layers", self.num_layers)

@@ -11,7 +11,7 @@ from hf_tl.builder import build
 from hf_tl.config_io import load_config
 from hf_tl.data import PaddingCollator
 from hf_tl.errors import HfTlError, suggest
-from hf_tl.run_dir import ADAPTER_DIR, BACKBONE_DIR, CONFIG_FILE, HEADS_DIR, TOKENIZER_DIR, load_heads
+from hf_tl.run_dir import ADAPTER_DIR, BACKBONE_DIR, CONFIG_FILE, HEADS_DIR, RESULTS_FILE, TOKENIZER_DIR, load_heads
 from hf_tl.tasks import Task
 
 
@@ -29,6 +29,14 @@ class Run:
 
     def __init__(self, path: str | Path, device: str | None = None):
         self.path = Path(path)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.nli = None
+        if (self.path / CONFIG_FILE).is_file() and (self.path / RESULTS_FILE).is_file():
+            self.config = load_config(self.path / CONFIG_FILE)
+            s = self.config.strategy
+            if s.strategy == "zero_shot" and s.zero_shot_method == "nli":  # the NLI checkpoint scores as it is
+                self._load_nli()
+                return
         if not (self.path / CONFIG_FILE).is_file() or not (self.path / HEADS_DIR).is_dir():
             raise HfTlError(f"'{self.path}' is not a finished hf_tl run (no {CONFIG_FILE} and {HEADS_DIR}/); pass "
                             f"the output_dir of a completed training run.")
@@ -43,11 +51,22 @@ class Run:
 
             model.backbone = PeftModel.from_pretrained(model.backbone, str(self.path / ADAPTER_DIR))
         load_heads(model.heads, self.path)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
         self.tasks: dict[str, Task] = built.tasks
         self.tokenizer = built.backbone.tokenizer
         self._collate = PaddingCollator(self.tokenizer.pad_token_id, self.tokenizer.padding_side)
+
+    def _load_nli(self) -> None:
+        from hf_tl.nli import NliScorer
+        from hf_tl.tasks import get_task
+
+        name, data = next(iter(self.config.task_data().items()))
+        task = get_task(data, None, self.config.model.max_length)
+        self.nli = NliScorer(self.config.model, task, self.config.strategy.nli_hypothesis_template,
+                             tokenizer_dir=str(self.path / TOKENIZER_DIR), device=self.device)
+        self.tasks: dict[str, Task] = {name: task}
+        self.tokenizer = self.nli.tokenizer
+        self.model = self.nli.model
 
     def task(self, name: str | None = None) -> tuple[str, Task]:
         """Return ``(name, task)`` for ``name`` (optional when the run has one task).
@@ -99,6 +118,8 @@ class Run:
             if not spec.pair and not isinstance(item, str):
                 raise HfTlError(f"Item {i + 1} to predict is {item!r}; task '{name}' takes one text per item, so "
                                 f"give strings.")
+        if self.nli is not None:
+            return self.nli.logits(inputs, batch_size).numpy()
         outputs = []
         for start in range(0, len(inputs), batch_size):
             chunk = inputs[start:start + batch_size]

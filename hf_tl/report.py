@@ -75,6 +75,10 @@ def describe_config(config) -> str:
     from hf_tl.training.setup import resolve_config
     from hf_tl.transfer import resolve_init_from_run
 
+    if config.strategy.strategy == "setfit":  # two chained runs, each described when it starts
+        from hf_tl.strategies import get_strategy
+
+        return get_strategy(config.strategy).describe()
     config = resolve_init_from_run(config)
     if any(TASKS[d.task].needs_data(d) for d in config.task_data().values()):
         # The head's size depends on the data (the number of labels), so the data is read and checked too.

@@ -118,6 +118,14 @@ def run_recipe(argv: list[str], recipe: str = "text_similarity"):
     return module.main(argv)
 
 
+def train_argv(argv: list[str], task: str = "classification") -> dict:
+    """Train in this process, letting an HfTlError through (recipes turn it into exit status 2)."""
+    from hf_tl.config_io import parse_args
+    from hf_tl.training import train
+
+    return train(parse_args(argv, defaults={"task": task}))
+
+
 def launch_two_processes(recipe: str, argv: list[str], cwd):
     """Run recipes/RECIPE.py as 2 processes through `accelerate launch` (gloo on CPU); assert it succeeds."""
     import subprocess

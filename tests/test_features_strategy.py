@@ -69,3 +69,22 @@ def test_settings_features_cannot_fit_are_refused(tiny_bert, tmp_path, flags, me
         from hf_tl.training import train
 
         train(parse_args(tiny_args(tiny_bert, tmp_path / "run", "--strategy", "features", *flags, train=16, dev=8)))
+
+
+def test_two_processes_fit_the_same_head_as_one(tiny_bert, tmp_path, monkeypatch):
+    from conftest import launch_two_processes
+
+    monkeypatch.setenv("HF_TL_FEATURE_CACHE", str(tmp_path / "cache"))
+    flags = ["--strategy", "features", "--per_device_train_batch_size", "4"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    run_recipe(tiny_args(tiny_bert, one, *flags, train=TRAIN, dev=DEV, data=SST2_ARGS), recipe="sentiment")
+    proc = launch_two_processes("sentiment", tiny_args(tiny_bert, two, *flags, train=TRAIN, dev=DEV, data=SST2_ARGS),
+                                cwd=tmp_path)
+    assert "[process 1] feature cache: classification/train hit" in proc.stdout + proc.stderr
+    first, second = (json.loads((d / RESULTS_FILE).read_text()) for d in (one, two))
+    assert second["num_processes"] == 2 and second["eval_samples"] == DEV
+    assert second["eval_accuracy"] == pytest.approx(first["eval_accuracy"])
+    from safetensors.torch import load_file
+
+    heads = [load_file(d / "heads" / "classification.safetensors") for d in (one, two)]
+    assert all(np.allclose(heads[0][k].numpy(), heads[1][k].numpy(), atol=1e-6) for k in heads[0])

@@ -62,6 +62,17 @@ class Strategy(ABC):
     def apply(self, model: nn.Module) -> nn.Module:
         """Set what trains on ``model`` (a TransferModel) and return it (possibly with a wrapped backbone)."""
 
+    def init_heads(self, model: nn.Module, tasks: dict, backbone, model_args) -> None:
+        """Set the heads' weights before training (zero-shot heads are built from the label texts here).
+
+        Args:
+            model: The TransferModel, strategy applied.
+            tasks: ``{task name: Task}``.
+            backbone: The loaded :class:`hf_tl.backbone.Backbone` (tokenizer, family, checkpoint).
+            model_args: The run's model settings.
+        """
+        return None  # most strategies train their heads from the random start the task built
+
     def num_stages(self) -> int:
         """How many training stages the strategy has (1 unless it unfreezes gradually)."""
         return 1

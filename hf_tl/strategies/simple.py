@@ -10,23 +10,36 @@ from hf_tl.strategies.base import LayerwiseStrategy, Strategy, register, set_tra
 
 @register("zero_shot")
 class ZeroShot(Strategy):
-    """Nothing trains: the pretrained backbone is evaluated as it is (a bi-encoder with a plain cosine head)."""
+    """Nothing trains: the pretrained backbone is evaluated as it is.
+
+    Similarity scores pairs by the cosine of their embeddings (a bi-encoder with head_type none); classification
+    gets a head built from the label texts (see :mod:`hf_tl.zero_shot`), or an NLI cross-encoder's entailment
+    (:mod:`hf_tl.nli`, which runs without a TransferModel).
+    """
 
     trains_backbone_weights = False
 
     def apply(self, model: nn.Module) -> nn.Module:
+        from hf_tl.zero_shot import check_head
+
         if model.layer == "weighted":
             raise HfTlError("layer weighted learns its mix of layers, but strategy 'zero_shot' trains nothing; "
                             "choose layer last, second_to_last, mean_last4 or concat_last4.")
-        if not model.is_bi_encoder or any(True for _ in model.heads.parameters()):
-            raise HfTlError("strategy 'zero_shot' needs architecture bi_encoder with head_type none (an untrained "
-                            "head would score at random).")
+        for name, head in model.heads.items():
+            check_head(name, head, self.args.zero_shot_method)
         set_trainable(model, False)
         model.backbone_frozen = True
         return model
 
+    def init_heads(self, model: nn.Module, tasks: dict, backbone, model_args) -> None:
+        from hf_tl.zero_shot import init_head, resolve_method
+
+        for name, task in tasks.items():
+            method = resolve_method(self.args.zero_shot_method, task, backbone.is_decoder)
+            init_head(model, name, task, method, backbone, model_args)
+
     def describe(self) -> str:
-        return "zero_shot: nothing trains; the pretrained backbone scores by cosine similarity"
+        return f"zero_shot ({self.args.zero_shot_method}): nothing trains; the pretrained model scores as it is"
 
 
 @register("frozen")

@@ -90,9 +90,24 @@ class Task:
         """Check the raw label column and return training targets."""
         raise NotImplementedError
 
+    def apply_template(self, texts: list[str], pairs: list[str] | None = None) -> tuple[list[str], list | None]:
+        """Wrap inputs in ``prompt_template`` (if set); a template naming ``{text_pair}`` joins a pair into one text.
+
+        Returns:
+            ``(texts, pairs)``, pairs ``None`` once joined.
+        """
+        template = self.data.prompt_template
+        if template is None:
+            return texts, pairs
+        # str.replace, not format: the texts and the template may hold other braces.
+        if pairs is not None and "{text_pair}" in template:
+            return [template.replace("{text}", a).replace("{text_pair}", b) for a, b in zip(texts, pairs)], None
+        return [template.replace("{text}", a) for a in texts], pairs
+
     def encode(self, texts: list[str], pairs: list[str] | None = None) -> dict[str, list]:
         """Tokenize texts (and their pairs) into model inputs; the collator pads per batch."""
         tok, n = self.tokenizer, self.max_length
+        texts, pairs = self.apply_template(texts, pairs)
         if pairs is None:
             return dict(tok(texts, truncation=True, max_length=n))
         if tok.sep_token is None:

@@ -60,6 +60,10 @@ def train(config: RunConfig) -> dict:
     Raises:
         HfTlError: for any problem with the user's settings or data, before training starts.
     """
+    if config.strategy.strategy == "setfit":  # two chained runs: a contrastive body, then a head on it
+        from hf_tl.few_shot import train_setfit
+
+        return train_setfit(config)
     t = config.train
     resuming = t.resume_from_checkpoint is not None
     accelerator = make_accelerator(config, t.output_dir or ".")
@@ -75,12 +79,17 @@ def train(config: RunConfig) -> dict:
     # Every process reads and checks the data itself (in memory, nothing cached), so a data error stops all of
     # them alike instead of leaving the others waiting at a barrier.
     config, raw = resolve_config(config, need_train=config.strategy.strategy != "zero_shot")
+    if config.strategy.strategy == "zero_shot" and config.strategy.zero_shot_method == "nli":
+        from hf_tl.nli import run_nli  # the NLI checkpoint scores as it is: no backbone + head to build
+
+        return run_nli(config, accelerator, run_dir, raw)
     built = build(config, apply_strategy=False)
     strategy = built.strategy
     if config.model.init_from_run and (strategy.is_peft or not strategy.trains_backbone_weights):
         # The run must hold the backbone it started from: its base checkpoint is not it.
         save_initial_backbone(accelerator, built.model.backbone, run_dir)
     model = strategy.apply(built.model)
+    strategy.init_heads(model, built.tasks, built.backbone, config.model)
     report = trainable_report(model, strategy)
     splits = tokenize_splits(built.tasks, raw)
     cache_status = {}
@@ -108,8 +117,11 @@ def train(config: RunConfig) -> dict:
         accelerator.print(format_report(report))
 
     start = time.perf_counter()
-    if report["trainable"] == 0:  # zero_shot: nothing trains, evaluate once
-        model, *eval_loaders = accelerator.prepare(model, *(loaders[n]["validation"] for n in loaders))
+    if report["trainable"] == 0:  # zero_shot, features: nothing trains by gradient, evaluate once
+        # No DDP wrapper: it refuses a model without trainable parameters, and nothing needs synchronising.
+        model = model.to(accelerator.device)
+        eval_loaders = accelerator.prepare(*(loaders[n]["validation"] for n in loaders))
+        eval_loaders = eval_loaders if isinstance(eval_loaders, (list, tuple)) else [eval_loaders]
         metrics = evaluate(model, dict(zip(loaders, eval_loaders)), accelerator, evaluators)
         state = TrainState(history=[{"step": 0, "epoch": 0, **metrics}])
         state.best_metric = metrics.get(t.metric_for_best_model or evaluator.primary_metric)
@@ -119,6 +131,8 @@ def train(config: RunConfig) -> dict:
     results = _best_results(state, evaluator, config)
     results["train_runtime_s"] = round(time.perf_counter() - start, 2)
     results["num_processes"] = accelerator.num_processes
+    results["train_samples"] = {name: len(task_splits["train"]) for name, task_splits in splits.items()
+                                if "train" in task_splits}
     if cache_status:
         results["feature_cache"] = cache_status
     export_run(accelerator, model, strategy, built.backbone.tokenizer, run_dir)

@@ -11,6 +11,7 @@ from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwa
 from torch.utils.data import DataLoader
 
 from hf_tl.data import PaddingCollator, load_raw_splits
+from hf_tl.errors import HfTlError
 from hf_tl.feature_cache import (
     FeatureDataset,
     cache_root,
@@ -20,6 +21,7 @@ from hf_tl.feature_cache import (
     model_fingerprint,
     tokenizer_fingerprint,
 )
+from hf_tl.few_shot import few_shot_indices
 from hf_tl.run_config import RunConfig
 from hf_tl.tasks import TASKS
 from hf_tl.transfer import resolve_init_from_run
@@ -77,6 +79,14 @@ def resolve_config(config: RunConfig, need_train: bool) -> tuple[RunConfig, dict
         caps = {"train": data.max_train_samples, "validation": data.max_eval_samples}
         raw[name] = {split: ds.select(range(min(caps[split], len(ds)))) if caps[split] else ds
                      for split, ds in splits.items()}
+        if data.few_shot_k and "train" in raw[name]:
+            train = raw[name]["train"]
+            if resolved[name].label_column not in train.column_names:
+                raise HfTlError(f"The train data has no column '{resolved[name].label_column}' (label_column); "
+                                f"few_shot_k draws rows by label.")
+            rows = few_shot_indices(train[resolved[name].label_column], data.few_shot_k, data.few_shot_seed,
+                                    regression=data.task == "similarity")
+            raw[name]["train"] = train.select(rows)
     if config.is_multitask:
         return replace(config, tasks=resolved), raw
     return replace(config, data=next(iter(resolved.values()))), raw

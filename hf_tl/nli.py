@@ -1,0 +1,189 @@
+"""Zero-shot classification with an NLI cross-encoder: does the text entail "This example is LABEL."?
+
+Each text is paired with one hypothesis per label; the label's score is the checkpoint's entailment logit for its
+pair, and the softmax over the labels is the usual zero-shot-classification score (as in the transformers
+``zero-shot-classification`` pipeline). The checkpoint's own classification layer does the work, so this path
+uses the sequence-classification model as it is instead of a backbone with a new head.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hf_tl.backbone import _load_error, _looks_like_path, resolve_checkpoint
+from hf_tl.errors import HfTlError
+from hf_tl.tasks import Task
+from hf_tl.tasks.classification import ClassificationTask
+from hf_tl.zero_shot import label_texts
+
+
+def entailment_index(id2label: dict) -> int:
+    """The output index whose label name starts with "entail".
+
+    Raises:
+        HfTlError: when the checkpoint has no such label (it is not an NLI model).
+    """
+    for index, name in id2label.items():
+        if str(name).lower().startswith("entail"):
+            return int(index)
+    raise HfTlError(f"The checkpoint's labels ({', '.join(map(str, id2label.values()))}) have no 'entailment'; "
+                    f"zero_shot_method nli needs an NLI cross-encoder (e.g. one fine-tuned on MNLI).")
+
+
+class NliScorer:
+    """An NLI cross-encoder that scores each text against one hypothesis per label.
+
+    Args:
+        model_args: The run's model settings (checkpoint, max length, remote code).
+        task: The classification task (label names, descriptions, prompt template).
+        hypothesis_template: The hypothesis with ``{}`` where each label's description goes.
+        tokenizer_dir: Load the tokenizer from this folder (a finished run's ``tokenizer/``).
+        device: Torch device.
+
+    Raises:
+        HfTlError: for a pair or similarity task, a checkpoint that cannot be loaded, or one without an entailment
+            label.
+    """
+
+    def __init__(self, model_args, task: Task, hypothesis_template: str, tokenizer_dir: str | None = None,
+                 device: str | torch.device = "cpu"):
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        if not isinstance(task, ClassificationTask) or task.pair:
+            raise HfTlError("zero_shot_method nli classifies one text per example (task classification); a pair or "
+                            "similarity task has no hypothesis to test.")
+        source = resolve_checkpoint(model_args.model_name_or_path)
+        if _looks_like_path(source) and not Path(source).expanduser().is_dir():
+            raise HfTlError(f"Checkpoint folder '{source}' does not exist; check --model_name_or_path.")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or source,
+                                                           trust_remote_code=model_args.trust_remote_code)
+            self.model = AutoModelForSequenceClassification.from_pretrained(
+                source, use_safetensors=True, dtype=getattr(torch, model_args.torch_dtype),
+                trust_remote_code=model_args.trust_remote_code)
+        except (OSError, ValueError) as err:
+            raise _load_error(model_args.model_name_or_path, err) from None
+        if self.tokenizer.pad_token is None:  # a GPT-style NLI model: batches of pairs need a pad token
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if self.model.config.pad_token_id is None:  # ... and the model must know it to find each row's last token
+            self.model.config.pad_token_id = self.tokenizer.pad_token_id
+        self.entailment = entailment_index(self.model.config.id2label)
+        self.task = task
+        self.hypotheses = [hypothesis_template.replace("{}", text) for text in label_texts(task)]
+        self.max_length = model_args.max_length
+        self.device = torch.device(device)
+        self.model.to(self.device).eval()
+
+    @torch.no_grad()
+    def logits(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:
+        """Entailment logits of every text against every label's hypothesis.
+
+        Args:
+            texts: The inputs (``prompt_template`` is applied to them).
+            batch_size: Text-hypothesis pairs per forward pass (rounded down to whole texts).
+
+        Returns:
+            ``(len(texts), num_labels)`` float tensor on the CPU.
+        """
+        texts, _ = self.task.apply_template(list(texts))
+        n_labels = len(self.hypotheses)
+        per_batch = max(1, batch_size // n_labels)
+        out = []
+        for start in range(0, len(texts), per_batch):
+            chunk = texts[start:start + per_batch]
+            premises = [t for t in chunk for _ in range(n_labels)]
+            batch = self.tokenizer(premises, self.hypotheses * len(chunk), truncation="only_first",
+                                   max_length=self.max_length, padding=True, return_tensors="pt")
+            logits = self.model(**batch.to(self.device)).logits[:, self.entailment]
+            out.append(logits.float().view(len(chunk), n_labels).cpu())
+        return torch.cat(out) if out else torch.zeros((0, n_labels))
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+
+def evaluate_nli(config, accelerator, task: Task, dev) -> tuple[NliScorer, dict]:
+    """Score the dev split with an NLI checkpoint; the processes share the texts and gather the scores in order.
+
+    Args:
+        config: The resolved run config (one classification task).
+        accelerator: The run's Accelerator.
+        task: The task.
+        dev: The raw dev split.
+
+    Returns:
+        ``(scorer, metrics)``: the evaluator's metrics plus ``eval_samples``.
+    """
+    from accelerate.utils import gather_object
+
+    prepared = task.prepare_split(dev, "validation")
+    scorer = NliScorer(config.model, task, config.strategy.nli_hypothesis_template, device=accelerator.device)
+    texts, labels = list(prepared["text"]), np.asarray(prepared["label"])
+    # Contiguous shards, gathered in process order: every text is scored exactly once, in dataset order.
+    with accelerator.split_between_processes(list(range(len(texts)))) as mine:
+        logits = scorer.logits([texts[i] for i in mine], config.train.per_device_eval_batch_size)
+    rows = gather_object([row for row in logits.numpy()]) if accelerator.num_processes > 1 else list(logits.numpy())
+    with accelerator.main_process_first():
+        evaluator = task.evaluator()
+    metrics = evaluator(np.stack(rows), labels)
+    metrics["eval_samples"] = len(rows)
+    return scorer, metrics
+
+
+def run_nli(config, accelerator, run_dir: Path, raw: dict) -> dict:
+    """A zero-shot NLI run: score the dev split and write the run directory (config, metrics, tokenizer).
+
+    Args:
+        config: The resolved run config.
+        accelerator: The run's Accelerator.
+        run_dir: The prepared run directory.
+        raw: ``{task: {split: raw Dataset}}``.
+
+    Returns:
+        The dev metrics (also in ``eval_results.json``).
+
+    Raises:
+        HfTlError: for several tasks, a task that is not single-text classification, or a checkpoint that is not an
+            NLI model.
+    """
+    import time
+
+    from hf_tl.config_io import write_yaml
+    from hf_tl.report import format_report
+    from hf_tl.run_dir import CONFIG_FILE, LINEAGE_FILE, LOG_FILE, REPORT_FILE, RESULTS_FILE, TOKENIZER_DIR, write_json
+    from hf_tl.tasks import get_task
+    from hf_tl.transfer import lineage
+
+    if config.is_multitask or config.model.init_from_run:
+        raise HfTlError("zero_shot_method nli scores one task with an NLI checkpoint as it is; drop tasks and "
+                        "init_from_run.")
+    start = time.perf_counter()
+    name, data = next(iter(config.task_data().items()))
+    task = get_task(data, None, config.model.max_length)
+    scorer, metrics = evaluate_nli(config, accelerator, task, raw[name]["validation"])
+    with accelerator.main_process_first():
+        evaluator = task.evaluator()
+    results = {"best_step": 0, "metric_for_best_model": evaluator.primary_metric, "greater_is_better": True,
+               **{(k if k.startswith("eval_") else f"eval_{k}"): v for k, v in metrics.items()},
+               "train_runtime_s": round(time.perf_counter() - start, 2), "num_processes": accelerator.num_processes}
+    total = scorer.num_parameters()
+    report = {"strategy": "zero_shot", "trainable": 0, "total": total, "percent": 0.0, "stages": [],
+              "description": f"zero_shot (nli): nothing trains; the NLI checkpoint scores '{scorer.hypotheses[0]}' "
+                             f"and the other labels' hypotheses by entailment",
+              "parts": [{"part": "nli cross-encoder", "trainable": 0, "total": total, "modules": []}]}
+    if accelerator.is_main_process:
+        write_yaml(config, run_dir / CONFIG_FILE)
+        write_json(run_dir / LINEAGE_FILE, lineage(config, run_dir))
+        write_json(run_dir / f"{REPORT_FILE}.json", report)
+        (run_dir / f"{REPORT_FILE}.txt").write_text(format_report(report) + "\n")
+        (run_dir / LOG_FILE).write_text(json.dumps({"step": 0, "epoch": 0, **metrics}) + "\n")
+        scorer.tokenizer.save_pretrained(str(run_dir / TOKENIZER_DIR))
+        write_json(run_dir / RESULTS_FILE, results)
+    accelerator.print(", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return results
