@@ -315,6 +315,15 @@ class TrainArguments:
         default=None, metadata={"help": "Stop after this many evaluations without improvement."}
     )
     pad_to_multiple_of: Optional[int] = field(default=None, metadata={"help": "Pad batches to a multiple of N."})
+    torch_compile: bool = field(
+        default=False,
+        metadata={"help": "Compile the model with torch.compile (Accelerate's dynamo plugin, inductor, dynamic shapes "
+                          "so batches of new lengths do not recompile)."},
+    )
+    group_by_length: bool = field(
+        default=False,
+        metadata={"help": "Batch texts of similar length together (less padding), in a new random order each epoch."},
+    )
     dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
     logging_steps: int = field(default=50, metadata={"help": "Optimizer steps between training-loss logs."})
     report_to: str = field(default="none", metadata={"help": "Tracker: none, tensorboard, wandb, mlflow or all."})

@@ -10,8 +10,10 @@ import torch
 from torch import nn
 
 from hf_tl.data.collate import PAIR_SUFFIX
+from hf_tl.errors import HfTlError
 from hf_tl.heads import CosineHead
 from hf_tl.layer_select import MixedHead, combine_layers, layers_needed
+from hf_tl.layers import find_blocks
 from hf_tl.losses import LOSSES
 from hf_tl.pooling import pool
 
@@ -46,6 +48,10 @@ class TransferModel(nn.Module):
         self.pass_position_ids = pass_position_ids
         self.layer = layer
         self.layer_indices = layers_needed(layer, backbone.config.num_hidden_layers)
+        try:  # FSDP's transformer wrap policy makes each block of the backbone (BertLayer, GPT2Block, ...) a unit
+            self._no_split_modules = [type(find_blocks(backbone)[1][0]).__name__]
+        except HfTlError:
+            pass
         # Set by strategies that keep the backbone fixed: it then stays in eval mode (no dropout), so it acts as
         # the deterministic feature extractor that feature extraction means.
         self.backbone_frozen = False

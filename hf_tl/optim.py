@@ -50,6 +50,15 @@ def param_groups(model: nn.Module, config: RunConfig, layerwise: bool) -> list[d
     return list(groups.values())
 
 
-def build_optimizer(model: nn.Module, config: RunConfig, layerwise: bool) -> torch.optim.Optimizer:
-    """Return AdamW over :func:`param_groups`."""
-    return torch.optim.AdamW(param_groups(model, config, layerwise), lr=config.train.learning_rate)
+def build_optimizer(model: nn.Module, config: RunConfig, layerwise: bool,
+                    fused: bool = False) -> torch.optim.Optimizer:
+    """Return AdamW over :func:`param_groups`.
+
+    Args:
+        model: The TransferModel, strategy applied.
+        config: The run config.
+        layerwise: Whether the strategy supports layer-wise learning-rate decay.
+        fused: Use the fused CUDA kernel (the parameters must already be on the GPU).
+    """
+    return torch.optim.AdamW(param_groups(model, config, layerwise), lr=config.train.learning_rate,
+                             fused=True if fused else None)

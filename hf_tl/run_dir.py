@@ -117,11 +117,22 @@ def prune_checkpoints(run_dir: Path, keep: set[Path]) -> None:
             shutil.rmtree(ckpt, ignore_errors=True)
 
 
-def save_heads(heads: torch.nn.ModuleDict, run_dir: Path) -> None:
-    """Write each task's head as ``heads/TASK.safetensors``."""
+def save_heads(heads: torch.nn.ModuleDict, run_dir: Path, state_dict: dict | None = None) -> None:
+    """Write each task's head as ``heads/TASK.safetensors``.
+
+    Args:
+        heads: The model's heads.
+        run_dir: The run directory.
+        state_dict: The whole model's gathered state (``heads.TASK.*`` keys), when the heads are sharded (FSDP).
+    """
     (run_dir / HEADS_DIR).mkdir(exist_ok=True)
     for name, head in heads.items():
-        tensors = {k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}
+        if state_dict is None:
+            state = head.state_dict()
+        else:
+            prefix = f"heads.{name}."
+            state = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
         save_file(tensors, str(run_dir / HEADS_DIR / f"{name}.safetensors"))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hf_tl.run_dir import ADAPTER_DIR, BACKBONE_DIR, TOKENIZER_DIR, save_heads
+from hf_tl.training.engines import SHARDED
 
 
 def save_initial_backbone(accelerator, backbone, run_dir: Path) -> None:
@@ -27,12 +28,17 @@ def export_run(accelerator, model, strategy, tokenizer, run_dir: Path) -> None:
     ``init_from_run``, the ``backbone/`` saved at the start).
     """
     accelerator.wait_for_everyone()
+    # FSDP and DeepSpeed ZeRO-3 shard the weights: every process takes part in gathering them, the main one saves.
+    state = accelerator.get_state_dict(model) if accelerator.distributed_type in SHARDED else None
+    backbone_state = None if state is None else {k[len("backbone."):]: v for k, v in state.items()
+                                                 if k.startswith("backbone.")}
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
         if strategy.is_peft:
-            unwrapped.backbone.save_pretrained(str(run_dir / ADAPTER_DIR))
+            unwrapped.backbone.save_pretrained(str(run_dir / ADAPTER_DIR), state_dict=backbone_state)
         elif strategy.trains_backbone_weights:
-            unwrapped.backbone.save_pretrained(str(run_dir / BACKBONE_DIR), safe_serialization=True)
-        save_heads(unwrapped.heads, run_dir)
+            unwrapped.backbone.save_pretrained(str(run_dir / BACKBONE_DIR), safe_serialization=True,
+                                               state_dict=backbone_state)
+        save_heads(unwrapped.heads, run_dir, state)
         tokenizer.save_pretrained(str(run_dir / TOKENIZER_DIR))
     accelerator.wait_for_everyone()

@@ -34,6 +34,7 @@ from hf_tl.run_dir import (
     prune_checkpoints,
     write_json,
 )
+from hf_tl.training.engines import SHARDED, check_engine
 from hf_tl.training.evaluate import evaluate
 from hf_tl.training.export import export_run, save_initial_backbone
 from hf_tl.training.sampling import TaskSchedule, TaskStreams
@@ -91,6 +92,7 @@ def train(config: RunConfig) -> dict:
     model = strategy.apply(built.model)
     strategy.init_heads(model, built.tasks, built.backbone, config.model)
     report = trainable_report(model, strategy)
+    check_engine(accelerator, config, strategy, report)
     splits = tokenize_splits(built.tasks, raw)
     cache_status = {}
     if strategy.fixed_features and (t.cache_features or strategy.fits_heads):  # heads train on features
@@ -108,7 +110,7 @@ def train(config: RunConfig) -> dict:
     if resuming and report["trainable"] == 0:
         raise HfTlError(f"strategy '{strategy.name}' trains nothing, so there is nothing to resume; drop "
                         f"--resume_from_checkpoint.")
-    loaders = make_loaders(splits, config, built.backbone.tokenizer)
+    loaders = make_loaders(splits, config, built.backbone.tokenizer, accelerator.num_processes)
     if accelerator.is_main_process:
         write_yaml(config, run_dir / CONFIG_FILE)
         write_json(run_dir / LINEAGE_FILE, lineage(config, run_dir))
@@ -126,10 +128,12 @@ def train(config: RunConfig) -> dict:
         state = TrainState(history=[{"step": 0, "epoch": 0, **metrics}])
         state.best_metric = metrics.get(t.metric_for_best_model or evaluator.primary_metric)
     else:
-        model, state = _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, run_dir,
-                            resume_from)
+        model, state, speed = _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, run_dir,
+                                   resume_from)
     results = _best_results(state, evaluator, config)
     results["train_runtime_s"] = round(time.perf_counter() - start, 2)
+    if report["trainable"]:
+        results.update(speed)
     results["num_processes"] = accelerator.num_processes
     results["train_samples"] = {name: len(task_splits["train"]) for name, task_splits in splits.items()
                                 if "train" in task_splits}
@@ -146,7 +150,11 @@ def _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, r
     t = config.train
     names = list(loaders)
     metric_name = t.metric_for_best_model or evaluator.primary_metric
-    optimizer = build_optimizer(model, config, strategy.uses_layerwise_lr)
+    # Fused AdamW (one kernel for all parameters) on a GPU without a sharding engine; it needs the weights there.
+    fused = accelerator.device.type == "cuda" and accelerator.distributed_type not in SHARDED
+    if fused:
+        model.to(accelerator.device)
+    optimizer = build_optimizer(model, config, strategy.uses_layerwise_lr, fused=fused)
     model, optimizer, *prepared = accelerator.prepare(
         model, optimizer, *(loaders[n]["train"] for n in names), *(loaders[n]["validation"] for n in names))
     train_loaders, eval_loaders = dict(zip(names, prepared[:len(names)])), dict(zip(names, prepared[len(names):]))
@@ -180,10 +188,16 @@ def _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, r
     progress = tqdm(total=total_steps, initial=state.global_step, disable=not accelerator.is_local_main_process,
                     desc=f"{strategy.name}")
     running_loss, loss_steps, stop, window = torch.zeros((), device=accelerator.device), 0, False, set()
+    # Training speed, evaluation and checkpoints excluded: samples and real (unpadded) tokens per second.
+    first_step, eval_seconds, loop_start = state.global_step, 0.0, time.perf_counter()
+    tokens = torch.zeros((), dtype=torch.long, device=accelerator.device)  # summed on the device: no sync per step
     while not stop and state.global_step < total_steps:
         for task in schedule.tasks_for_epoch(state.epoch)[state.batches_in_epoch:]:
             batch = streams.next(task)
             window.add(task)
+            for mask in ("attention_mask", "attention_mask_b"):
+                if mask in batch:
+                    tokens += batch[mask].sum()
             with accelerator.accumulate(model):
                 loss = model(task=task, **batch)["loss"]
                 accelerator.backward(loss)
@@ -216,8 +230,10 @@ def _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, r
                 state.epoch, state.batches_in_epoch = state.epoch + 1, 0
             if (t.eval_strategy == "steps" and state.global_step % t.eval_steps == 0) or (
                     t.eval_strategy == "epoch" and end_of_epoch) or state.global_step >= total_steps:
+                eval_start = time.perf_counter()
                 stop = _evaluate_and_checkpoint(accelerator, model, eval_loaders, evaluators, evaluator, stage,
                                                 state, metric_name, run_dir, t)
+                eval_seconds += time.perf_counter() - eval_start
             if stop or state.global_step >= total_steps or end_of_epoch:
                 break
         else:  # the epoch's batches ran out between optimizer steps (cannot happen with aligned epochs); move on
@@ -226,7 +242,15 @@ def _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, r
     if state.best_checkpoint:  # finish with the best weights, not the last
         accelerator.load_state(str(run_dir / CHECKPOINTS_DIR / state.best_checkpoint))
     accelerator.wait_for_everyone()
-    return model, state
+    seconds = max(time.perf_counter() - loop_start - eval_seconds, 1e-9)
+    samples = (state.global_step - first_step) * t.per_device_train_batch_size * t.gradient_accumulation_steps \
+        * accelerator.num_processes
+    all_tokens = accelerator.reduce(tokens, "sum").item()
+    speed = {"train_loop_s": round(seconds, 2), "train_samples_per_second": round(samples / seconds, 2),
+             "train_tokens_per_second": round(all_tokens / seconds, 1)}
+    if accelerator.device.type == "cuda":
+        speed["peak_gpu_memory_mib"] = round(torch.cuda.max_memory_allocated(accelerator.device) / 2 ** 20)
+    return model, state, speed
 
 
 def _drop_idle_head_grads(model, window: set[str]) -> None:

@@ -7,10 +7,16 @@ from dataclasses import replace
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs, GradientAccumulationPlugin
+from accelerate.utils import (
+    DataLoaderConfiguration,
+    DistributedDataParallelKwargs,
+    GradientAccumulationPlugin,
+    TorchDynamoPlugin,
+)
 from torch.utils.data import DataLoader
 
 from hf_tl.data import PaddingCollator, load_raw_splits
+from hf_tl.data.length_grouping import LengthGroupedSampler, example_lengths
 from hf_tl.errors import HfTlError
 from hf_tl.feature_cache import (
     FeatureDataset,
@@ -52,6 +58,8 @@ def make_accelerator(config: RunConfig, project_dir: str) -> Accelerator:
         log_with=trackers,
         project_dir=project_dir,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+        # Dynamic shapes: dynamic padding makes every batch a new length, which a static graph would recompile for.
+        dynamo_plugin=TorchDynamoPlugin(backend="inductor", dynamic=True) if config.train.torch_compile else None,
     )
 
 
@@ -102,20 +110,36 @@ def tokenize_splits(tasks: dict, raw: dict) -> dict:
             for name, task in tasks.items()}
 
 
-def make_loaders(splits: dict, config: RunConfig, tokenizer) -> dict:
-    """Build dataloaders with dynamic padding; train loaders shuffle (seeded per pass by Accelerate).
+def make_loaders(splits: dict, config: RunConfig, tokenizer, num_processes: int = 1) -> dict:
+    """Build dataloaders with dynamic padding; train loaders shuffle (seeded per pass by Accelerate), grouped by
+    length with ``group_by_length``.
+
+    Args:
+        splits: ``{task: {split: tokenized Dataset or FeatureDataset}}``.
+        config: The run config (batch sizes, padding, workers, length grouping).
+        tokenizer: The run's tokenizer (pad id and side).
+        num_processes: Processes that share each global batch (length groups are global batches).
 
     Returns:
         ``{task: {split: DataLoader}}``.
     """
     collate = PaddingCollator(tokenizer.pad_token_id, tokenizer.padding_side, config.train.pad_to_multiple_of)
     t = config.train
-    # Cached features are fixed-size tensors: the default collation stacks them.
-    return {name: {split: DataLoader(dataset, shuffle=split == "train",
-                                     collate_fn=None if isinstance(dataset, FeatureDataset) else collate,
-                                     batch_size=t.per_device_train_batch_size if split == "train"
-                                     else t.per_device_eval_batch_size, num_workers=t.dataloader_num_workers)
-                   for split, dataset in task_splits.items()}
+
+    def loader(split: str, dataset) -> DataLoader:
+        features = isinstance(dataset, FeatureDataset)  # fixed-size tensors: the default collation stacks them
+        train = split == "train"
+        sampler = None
+        if train and t.group_by_length and not features:
+            sampler = LengthGroupedSampler(example_lengths(dataset), t.per_device_train_batch_size * num_processes,
+                                           t.seed)
+        return DataLoader(dataset, shuffle=train and sampler is None, sampler=sampler,
+                          collate_fn=None if features else collate,
+                          batch_size=t.per_device_train_batch_size if train else t.per_device_eval_batch_size,
+                          num_workers=t.dataloader_num_workers,
+                          pin_memory=torch.cuda.is_available())  # page-locked batches copy to the GPU faster
+
+    return {name: {split: loader(split, dataset) for split, dataset in task_splits.items()}
             for name, task_splits in splits.items()}
 
 

@@ -1,0 +1,216 @@
+"""Benchmark: training throughput of hf_tl against HF Trainer, same model, data, batch size and steps, one session.
+
+    HF_TL_DATA_DIR=../shared/data python benchmarks/throughput.py --output_root /tmp/throughput
+    # on a GPU: random-weight BERT-base or GPT-2-small sized models in bf16, with model FLOPs utilisation
+    python benchmarks/throughput.py --output_root /tmp/tp_gpu --model bert-base --bf16 --steps 300 --batch_size 64
+
+Every run trains the cross-encoder regression of STS-B train (full fine-tuning, AdamW, lr 2e-5, max length 128)
+for --steps optimizer steps of --batch_size pairs, in its own child process (so peak memory is that run's alone):
+  hf_tl             the text-similarity recipe (random batches, dynamic padding)
+  hf_tl_grouped     + group_by_length (batches of similar length, shuffled)
+  hf_tl_grouped_pad8  + pad_to_multiple_of 8
+  trainer_run_glue  HF Trainer as run_glue.py configures it by default: every pair padded to 128 tokens
+  trainer_best      HF Trainer at its best: dynamic padding (DataCollatorWithPadding) and group_by_length
+Throughput is measured over the training steps only (from the first step to the last; start-up, evaluation and
+saving excluded) for all runs alike: hf_tl reports it in eval_results.json, the Trainer runs are timed by a
+callback from on_train_begin to on_train_end. Tokens/s counts real (unpadded) tokens. Then peak memory per
+strategy: hf_tl full, lora and frozen (CPU RSS; GPU max allocated when on a GPU). Writes OUTPUT_ROOT/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from runner import ROOT, run_process
+
+DENSE_BF16_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense (no sparsity) per GPU
+MODELS = {"minilm": None, "bert-base": ("bert", 768, 12, 12, 3072), "gpt2-small": ("gpt2", 768, 12, 12, 3072)}
+
+
+def model_path(name: str, root: Path) -> str:
+    """The all-MiniLM-L6-v2 checkpoint, or a random-weight BERT-base / GPT-2-small written under ``root``."""
+    if MODELS[name] is None:
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    from transformers import AutoTokenizer, BertConfig, BertModel, GPT2Config, GPT2Model
+
+    family, hidden, layers, heads, inner = MODELS[name]
+    path = root / f"random_{name}"
+    if not path.is_dir():
+        shared = Path(os.environ.get("HF_TL_SHARED_DIR", ROOT.parent / "shared"))
+        if family == "bert":
+            from hf_tl.backbone import resolve_checkpoint
+
+            tokenizer = AutoTokenizer.from_pretrained(resolve_checkpoint("sentence-transformers/all-MiniLM-L6-v2"))
+            BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden, num_hidden_layers=layers,
+                                 num_attention_heads=heads, intermediate_size=inner)).save_pretrained(path)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(str(shared / "tokenizers" / "gpt2"))
+            GPT2Model(GPT2Config(vocab_size=len(tokenizer), n_embd=hidden, n_layer=layers, n_head=heads,
+                                 n_inner=inner)).save_pretrained(path)
+        tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def hf_tl_run(name: str, model: str, out: Path, args, extra: list[str]) -> dict:
+    cmd = [sys.executable, str(ROOT / "recipes" / "text_similarity.py"), "--config",
+           str(ROOT / "recipes" / "configs" / "stsb_full.yaml"), "--model_name_or_path", model,
+           "--output_dir", str(out), "--overwrite_output_dir", "true", "--max_steps", str(args.steps),
+           "--per_device_train_batch_size", str(args.batch_size), "--max_eval_samples", "64",
+           "--eval_strategy", "steps", "--eval_steps", str(10 ** 9), "--logging_steps", "50",
+           "--mixed_precision", "bf16" if args.bf16 else "no", *extra]
+    wall, rss = run_process(cmd, name)
+    r = json.loads((out / "eval_results.json").read_text())
+    return {"run": name, "wall_s": wall, "peak_rss_mib": rss, "samples_per_s": r.get("train_samples_per_second"),
+            "tokens_per_s": r.get("train_tokens_per_second"), "peak_gpu_mib": r.get("peak_gpu_memory_mib"),
+            "dev_spearmanr": r.get("eval_spearmanr")}
+
+
+def trainer_child(mode: str, model: str, out: Path, steps: int, batch_size: int, bf16: bool) -> None:
+    """HF Trainer on the same data and steps (runs in the child process); writes out/throughput.json."""
+    import torch
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+        default_data_collator,
+    )
+
+    from hf_tl.backbone import resolve_checkpoint
+    from hf_tl.data.loading import read_file, resolve_data_file
+
+    source = resolve_checkpoint(model)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    net = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1)
+    net.config.pad_token_id = tokenizer.pad_token_id
+    rows = read_file(resolve_data_file("stsb/train.csv", None), ["sentence1", "sentence2", "score"])
+    padding = "max_length" if mode == "trainer_run_glue" else False
+
+    def encode(batch):
+        joined = (batch["sentence1"], batch["sentence2"]) if tokenizer.sep_token else (
+            [f"{a}{tokenizer.eos_token}{b}" for a, b in zip(batch["sentence1"], batch["sentence2"])],)
+        out = tokenizer(*joined, truncation=True, max_length=128, padding=padding)
+        out["labels"] = [float(s) / 5.0 for s in batch["score"]]
+        return out
+
+    data = rows.map(encode, batched=True, remove_columns=rows.column_names)
+    real_tokens = sum(sum(m) for m in data["attention_mask"]) / len(data)  # real tokens per example
+
+    class Clock(TrainerCallback):
+        def on_train_begin(self, *a, **k):
+            self.start = time.perf_counter()
+
+        def on_train_end(self, *a, **k):
+            self.seconds = time.perf_counter() - self.start
+
+    clock = Clock()
+    args = TrainingArguments(
+        output_dir=str(out), max_steps=steps, per_device_train_batch_size=batch_size, learning_rate=2e-5,
+        warmup_steps=0.1, weight_decay=0.01, eval_strategy="no", save_strategy="no", logging_steps=50,
+        report_to=[], seed=42, bf16=bf16, dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length" if mode == "trainer_best" else "random")
+    collator = default_data_collator if mode == "trainer_run_glue" else DataCollatorWithPadding(tokenizer)
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    Trainer(model=net, args=args, train_dataset=data, data_collator=collator, callbacks=[clock]).train()
+    samples = steps * batch_size
+    result = {"samples_per_s": round(samples / clock.seconds, 2),
+              "tokens_per_s": round(samples * real_tokens / clock.seconds, 1),
+              "peak_gpu_mib": round(torch.cuda.max_memory_allocated() / 2 ** 20) if torch.cuda.is_available()
+              else None}
+    (out / "throughput.json").write_text(json.dumps(result))
+
+
+def trainer_run(mode: str, model: str, out: Path, args) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, __file__, "--child", mode, "--model_path", model, "--output_root", str(out),
+           "--steps", str(args.steps), "--batch_size", str(args.batch_size)] + (["--bf16"] if args.bf16 else [])
+    wall, rss = run_process(cmd, mode)
+    return {"run": mode, "wall_s": wall, "peak_rss_mib": rss, **json.loads((out / "throughput.json").read_text())}
+
+
+def mfu(row: dict, model: str) -> float | None:
+    """Model FLOPs utilisation: (6 x parameters + attention) per real token x tokens/s over the GPU's bf16 peak."""
+    import torch
+
+    if not torch.cuda.is_available() or not row.get("tokens_per_s"):
+        return None
+    from transformers import AutoConfig, AutoModel
+
+    name = torch.cuda.get_device_name()
+    peak = next((v for k, v in DENSE_BF16_PEAK_TFLOPS.items() if k in name), None)
+    if peak is None:
+        return None
+    config = AutoConfig.from_pretrained(model)
+    params = sum(p.numel() for p in AutoModel.from_config(config).parameters())
+    layers, hidden = config.num_hidden_layers, config.hidden_size
+    # 6N per token for forward + backward, plus attention scores and values: 12 x layers x hidden x sequence.
+    flops_per_token = 6 * params + 12 * layers * hidden * 128
+    return row["tokens_per_s"] * flops_per_token / (peak * 1e12)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output_root", type=Path, required=True)
+    parser.add_argument("--model", choices=sorted(MODELS), default="minilm")
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--batch_size", type=int, default=32)
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
+    parser.add_argument("--runs", nargs="+", default=["hf_tl", "hf_tl_grouped", "hf_tl_grouped_pad8",
+                                                      "trainer_run_glue", "trainer_best", "memory"])
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--model_path", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return trainer_child(args.child, args.model_path, args.output_root, args.steps, args.batch_size, args.bf16)
+    args.output_root.mkdir(parents=True, exist_ok=True)
+    model = model_path(args.model, args.output_root)
+    hf_tl_flags = {"hf_tl": [], "hf_tl_grouped": ["--group_by_length", "true"],
+                   "hf_tl_grouped_pad8": ["--group_by_length", "true", "--pad_to_multiple_of", "8"]}
+    rows = []
+    for name in args.runs:
+        if name in hf_tl_flags:
+            rows.append(hf_tl_run(name, model, args.output_root / name, args, hf_tl_flags[name]))
+        elif name.startswith("trainer"):
+            rows.append(trainer_run(name, model, args.output_root / name, args))
+        print(json.dumps(rows[-1]) if rows and name != "memory" else "", flush=True)
+    by_name = {r["run"]: r for r in rows}
+    for r in rows:
+        r["mfu"] = mfu(r, model)
+        for base in ("trainer_run_glue", "trainer_best"):
+            if base in by_name and r.get("samples_per_s"):
+                r[f"x_{base}"] = round(r["samples_per_s"] / by_name[base]["samples_per_s"], 2)
+    memory = []
+    if "memory" in args.runs:
+        for strategy, extra in (("full", []), ("lora", ["--strategy", "lora", "--learning_rate", "5e-4"]),
+                                ("frozen", ["--strategy", "frozen", "--learning_rate", "1e-3"])):
+            row = hf_tl_run(f"memory_{strategy}", model, args.output_root / f"memory_{strategy}", args,
+                            ["--group_by_length", "true", *extra])
+            memory.append({"strategy": strategy, **row})
+    result = {"model": args.model, "steps": args.steps, "batch_size": args.batch_size, "bf16": args.bf16,
+              "machine": machine(), "runs": rows, "memory": memory}
+    (args.output_root / "results.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+def machine() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    cpu = subprocess.run(["sh", "-c", "lscpu | grep 'Model name' | cut -d: -f2"], capture_output=True, text=True)
+    return f"{cpu.stdout.strip()} ({os.cpu_count()} cores), torch {torch.__version__}"
+
+
+if __name__ == "__main__":
+    main()
