@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -153,8 +154,19 @@ def run_nli(config, accelerator, run_dir: Path, raw: dict) -> dict:
     import time
 
     from hf_tl.config_io import write_yaml
+    from hf_tl.model_card import write_model_card
     from hf_tl.report import format_report
-    from hf_tl.run_dir import CONFIG_FILE, LINEAGE_FILE, LOG_FILE, REPORT_FILE, RESULTS_FILE, TOKENIZER_DIR, write_json
+    from hf_tl.run_dir import (
+        CONFIG_FILE,
+        INFO_FILE,
+        LINEAGE_FILE,
+        LOG_FILE,
+        REPORT_FILE,
+        RESULTS_FILE,
+        TOKENIZER_DIR,
+        write_json,
+    )
+    from hf_tl.run_info import training_info
     from hf_tl.tasks import get_task
     from hf_tl.transfer import lineage
 
@@ -182,7 +194,9 @@ def run_nli(config, accelerator, run_dir: Path, raw: dict) -> dict:
         (run_dir / f"{REPORT_FILE}.txt").write_text(format_report(report) + "\n")
         (run_dir / LOG_FILE).write_text(json.dumps({"step": 0, "epoch": 0, **metrics}) + "\n")
         scorer.tokenizer.save_pretrained(str(run_dir / TOKENIZER_DIR))
+        write_json(run_dir / INFO_FILE, training_info(accelerator, SimpleNamespace(global_step=0, epoch=0), []))
         write_json(run_dir / RESULTS_FILE, results)
+        write_model_card(run_dir)
     accelerator.print(", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
     accelerator.wait_for_everyone()
     accelerator.end_training()

@@ -9,6 +9,8 @@ Layout::
     eval_results.json           the best dev metrics (written last: its presence marks a finished run)
     eval_log.jsonl              one line per evaluation
     lineage.json                base checkpoint -> earlier runs (init_from_run) -> this run
+    training_info.json          learning rate per parameter group, steps, hardware, library versions
+    README.md                   the model card (Hub metadata, what trained, dev metrics), pushed with the run
     trainable_parameters.txt    what trained (also .json)
     checkpoints/checkpoint-N/   Accelerate states for --resume_from_checkpoint (last and best kept)
 """
@@ -30,6 +32,8 @@ RESULTS_FILE = "eval_results.json"
 LOG_FILE = "eval_log.jsonl"
 HEADS_DIR = "heads"
 LINEAGE_FILE = "lineage.json"
+INFO_FILE = "training_info.json"
+CARD_FILE = "README.md"
 BACKBONE_DIR = "backbone"
 ADAPTER_DIR = "adapter"
 TOKENIZER_DIR = "tokenizer"

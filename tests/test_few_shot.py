@@ -55,9 +55,9 @@ def test_few_shot_trains_on_k_rows_per_label(tiny_model, tmp_path, strategy):
     assert Counter(str(rows["label"][i]) for i in expected) == {"0": 4, "1": 4}
 
 
-def test_setfit_trains_a_contrastive_body_then_a_head_on_it(tiny_bert, tmp_path):
+def test_setfit_trains_a_contrastive_body_then_a_head_on_it(tiny_model, tmp_path):
     out = tmp_path / "run"
-    results = run_recipe(tiny_args(tiny_bert, out, "--strategy", "setfit", "--few_shot_k", "4",
+    results = run_recipe(tiny_args(tiny_model, out, "--strategy", "setfit", "--few_shot_k", "4",
                                    "--setfit_num_iterations", "2", train=200, dev=16, data=SST2_ARGS),
                          recipe="sentiment")
     body = tmp_path / "run-body"

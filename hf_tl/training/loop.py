@@ -17,12 +17,14 @@ from hf_tl.builder import build
 from hf_tl.config_io import write_yaml
 from hf_tl.errors import HfTlError
 from hf_tl.metrics import MultiTaskEvaluator
+from hf_tl.model_card import write_model_card
 from hf_tl.optim import build_optimizer
 from hf_tl.report import format_report, trainable_report
 from hf_tl.run_config import RunConfig
 from hf_tl.run_dir import (
     CHECKPOINTS_DIR,
     CONFIG_FILE,
+    INFO_FILE,
     LINEAGE_FILE,
     LOG_FILE,
     REPORT_FILE,
@@ -34,6 +36,7 @@ from hf_tl.run_dir import (
     prune_checkpoints,
     write_json,
 )
+from hf_tl.run_info import training_info
 from hf_tl.training.engines import SHARDED, check_engine
 from hf_tl.training.evaluate import evaluate
 from hf_tl.training.export import export_run, save_initial_backbone
@@ -128,12 +131,12 @@ def train(config: RunConfig) -> dict:
         state = TrainState(history=[{"step": 0, "epoch": 0, **metrics}])
         state.best_metric = metrics.get(t.metric_for_best_model or evaluator.primary_metric)
     else:
-        model, state, speed = _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, run_dir,
-                                   resume_from)
+        model, state, fit_info = _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, run_dir,
+                                      resume_from)
     results = _best_results(state, evaluator, config)
     results["train_runtime_s"] = round(time.perf_counter() - start, 2)
     if report["trainable"]:
-        results.update(speed)
+        results.update(fit_info["speed"])
     results["num_processes"] = accelerator.num_processes
     results["train_samples"] = {name: len(task_splits["train"]) for name, task_splits in splits.items()
                                 if "train" in task_splits}
@@ -141,7 +144,10 @@ def train(config: RunConfig) -> dict:
         results["feature_cache"] = cache_status
     export_run(accelerator, model, strategy, built.backbone.tokenizer, run_dir)
     if accelerator.is_main_process:
+        write_json(run_dir / INFO_FILE, training_info(accelerator, state, fit_info["param_groups"] if
+                                                      report["trainable"] else []))
         write_json(run_dir / RESULTS_FILE, results)
+        write_model_card(run_dir)
     accelerator.end_training()
     return results
 
@@ -155,6 +161,8 @@ def _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, r
     if fused:
         model.to(accelerator.device)
     optimizer = build_optimizer(model, config, strategy.uses_layerwise_lr, fused=fused)
+    groups = [{"name": g["name"], "learning_rate": g["lr"], "weight_decay": g["weight_decay"],
+               "parameters": sum(p.numel() for p in g["params"])} for g in optimizer.param_groups]  # for the card
     model, optimizer, *prepared = accelerator.prepare(
         model, optimizer, *(loaders[n]["train"] for n in names), *(loaders[n]["validation"] for n in names))
     train_loaders, eval_loaders = dict(zip(names, prepared[:len(names)])), dict(zip(names, prepared[len(names):]))
@@ -250,7 +258,7 @@ def _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, r
              "train_tokens_per_second": round(all_tokens / seconds, 1)}
     if accelerator.device.type == "cuda":
         speed["peak_gpu_memory_mib"] = round(torch.cuda.max_memory_allocated(accelerator.device) / 2 ** 20)
-    return model, state, speed
+    return model, state, {"speed": speed, "param_groups": groups}
 
 
 def _drop_idle_head_grads(model, window: set[str]) -> None:

@@ -1,0 +1,176 @@
+"""The model card of a run directory (``README.md``): Hub metadata, then what trained and how, from the run's files.
+
+The YAML block is what the Hub reads (``base_model``, ``library_name``, ``pipeline_tag``, ``tags``, ``datasets``,
+``license`` when the base checkpoint's card names one, and ``model-index`` with every dev metric); the prose is
+generated from ``config.yaml``, ``eval_results.json``, ``trainable_parameters.json``, ``training_info.json``,
+``lineage.json`` and the adapter's config, so it can only say what the run recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hf_tl.backbone import _looks_like_path, resolve_checkpoint
+from hf_tl.config_io import load_config
+from hf_tl.run_dir import (
+    ADAPTER_DIR,
+    CARD_FILE,
+    CONFIG_FILE,
+    INFO_FILE,
+    LINEAGE_FILE,
+    REPORT_FILE,
+    RESULTS_FILE,
+)
+
+PIPELINE_TAGS = {"similarity": "sentence-similarity", "pair_classification": "text-classification",
+                 "classification": "text-classification"}
+COMPARISON_FILE = "comparison.md"  # a comparison's table, copied into each of its runs (hf_tl.compare)
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def base_license(model_name_or_path: str) -> str | None:
+    """The license in the base checkpoint's own card, when the checkpoint is on disk (nothing is downloaded)."""
+    from huggingface_hub import ModelCard
+
+    folder = Path(resolve_checkpoint(model_name_or_path)).expanduser()
+    card = folder / CARD_FILE
+    if not card.is_file():
+        return None
+    try:
+        return ModelCard.load(card).data.license
+    except Exception:  # a base card we cannot parse leaves the license unknown, not the run unwritten
+        return None
+
+
+def _task_metrics(results: dict, names: list[str]) -> dict[str, dict[str, float]]:
+    """``{task: {metric: value}}`` from eval_results.json (``eval_TASK/metric`` keys for several tasks)."""
+    out: dict[str, dict[str, float]] = {name: {} for name in names}
+    for key, value in results.items():
+        if not key.startswith("eval_") or not isinstance(value, float) or key == "eval_samples":
+            continue
+        metric = key[len("eval_"):]
+        if len(names) == 1:
+            out[names[0]][metric] = value
+        elif "/" in metric and metric.split("/", 1)[0] in out:
+            task, metric = metric.split("/", 1)
+            out[task][metric] = value
+    return out
+
+
+def card_data(run_dir: Path):
+    """The card's metadata (``huggingface_hub.ModelCardData``) for a finished run."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    config = load_config(run_dir / CONFIG_FILE)
+    results = _read(run_dir / RESULTS_FILE)
+    tasks = config.task_data()
+    metrics = _task_metrics(results, list(tasks))
+    evals = []
+    for name, data in tasks.items():
+        source = data.dataset_name or Path(data.validation_file or "local").parent.name or "local"
+        for metric, value in metrics[name].items():
+            evals.append(EvalResult(task_type=PIPELINE_TAGS[data.task], task_name=name, dataset_type=source,
+                                    dataset_name=source, dataset_config=data.dataset_config_name,
+                                    dataset_split="validation", metric_type=metric, metric_value=value))
+    base = config.model.model_name_or_path
+    peft = (run_dir / ADAPTER_DIR).is_dir()
+    pipeline = {PIPELINE_TAGS[d.task] for d in tasks.values()}
+    return ModelCardData(
+        model_name=run_dir.resolve().name, base_model=None if _looks_like_path(base) else base,
+        library_name="peft" if peft else "hf_tl", pipeline_tag=pipeline.pop() if len(pipeline) == 1 else None,
+        tags=["hf_tl", "transfer-learning", config.strategy.strategy, *sorted({d.task for d in tasks.values()})],
+        datasets=sorted({d.dataset_name for d in tasks.values() if d.dataset_name}) or None,
+        license=base_license(base), eval_results=evals or None)
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
+
+
+def render(run_dir: Path) -> str:
+    """The whole card: metadata block, then the run's training details and results."""
+    run_dir = Path(run_dir)
+    config = load_config(run_dir / CONFIG_FILE)
+    results, report = _read(run_dir / RESULTS_FILE), _read(run_dir / f"{REPORT_FILE}.json")
+    info, lineage = _read(run_dir / INFO_FILE), _read(run_dir / LINEAGE_FILE)
+    m, s, t = config.model, config.strategy, config.train
+    tasks = config.task_data()
+    lines = [f"# {run_dir.resolve().name}", "",
+             f"A `{s.strategy}` transfer of `{m.model_name_or_path}` trained with "
+             f"[hf_tl](https://pypi.org/project/hf-tl/): {report.get('description', s.strategy)}.", "",
+             "## Tasks and data", ""]
+    for name, data in tasks.items():
+        source = f"Hub dataset `{data.dataset_name}`" + (f" ({data.dataset_config_name})" if
+                                                       data.dataset_config_name else "") if data.dataset_name \
+            else f"files `{data.train_file}` / `{data.validation_file}`"
+        labels = f"; labels {', '.join(data.label_names)}" if data.label_names else ""
+        lines.append(f"- `{name}`: {data.task} from {source}{labels}")
+    lines += ["", "## What trained", ""]
+    if report:
+        lines.append(f"{report['trainable']:,} of {report['total']:,} parameters ({report['percent']:.2f}%).")
+        lines += ["", *_table(["part", "trainable", "total", "modules"],
+                              [[p["part"], f"{p['trainable']:,}", f"{p['total']:,}", ", ".join(p["modules"][:4])]
+                               for p in report.get("parts", [])])]
+        if report.get("stages"):
+            unit = f"{s.unfreeze_steps} steps" if s.unfreeze_every == "steps" else "epoch"
+            lines += ["", f"Unfreezing schedule (a new stage every {unit}):", "",
+                      *_table(["stage", "trainable parameters"],
+                              [[st["stage"], f"{st['trainable']:,}"] for st in report["stages"]])]
+    if info.get("param_groups"):
+        lines += ["", "Learning rate per parameter group (peak, before warmup and decay):", "",
+                  *_table(["group", "learning rate", "weight decay", "parameters"],
+                          [[g["name"], g["learning_rate"], g["weight_decay"], f"{g['parameters']:,}"]
+                           for g in info["param_groups"]])]
+    adapter = _read(run_dir / ADAPTER_DIR / "adapter_config.json")
+    if adapter:
+        keys = ("peft_type", "r", "lora_alpha", "lora_dropout", "target_modules", "num_virtual_tokens")
+        lines += ["", "PEFT configuration:", "", *_table(["setting", "value"],
+                                                         [[k, adapter[k]] for k in keys if adapter.get(k)])]
+    lines += ["", "## Training settings", "", *_table(["setting", "value"], [
+        ["pooling / layer", f"{m.pooling} / {m.layer}"], ["max length", m.max_length],
+        ["epochs (configured)", t.max_steps and f"{t.max_steps} steps" or t.num_train_epochs],
+        ["optimizer steps / epochs done", f"{info.get('optimizer_steps', '-')} / {info.get('epochs', '-')}"],
+        ["batch size per device x accumulation",
+         f"{t.per_device_train_batch_size} x {t.gradient_accumulation_steps}"],
+        ["scheduler / warmup", f"{t.lr_scheduler_type} / {t.warmup_ratio}"], ["seed", t.seed],
+        ["precision", t.mixed_precision], ["wall time (s)", results.get("train_runtime_s", "-")],
+        ["hardware", _hardware(info)],
+        ["libraries", ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items())],
+    ])]
+    metrics = _task_metrics(results, list(tasks))
+    lines += ["", "## Dev results", "", *_table(["task", "metric", "value"], [
+        [name, metric, f"{value:.4f}"] for name, values in metrics.items() for metric, value in values.items()])]
+    if len(lineage.get("runs", [])) > 1:
+        base = lineage["base_checkpoint"]["model_name_or_path"]
+        lines += ["", "## Transfer chain", "", f"- base checkpoint `{base}`",
+                  *(f"- {r['strategy']} on {', '.join(r['tasks'].values())} (`{Path(r['path']).name}`)"
+                    for r in lineage["runs"])]
+    comparison = run_dir / COMPARISON_FILE
+    if comparison.is_file():
+        lines += ["", "## Comparison", "", comparison.read_text().strip()]
+    lines += ["", "## Use", "", "```python", "import hf_tl", "",
+              f'run = hf_tl.load_run("{run_dir.resolve().name}")  # this folder, or its Hub repo id',
+              "print(run.predict([...]))", "```"]
+    if adapter:
+        lines += ["", "The adapter alone loads with peft: `PeftModel.from_pretrained(AutoModel.from_pretrained("
+                  f"\"{m.model_name_or_path}\"), REPO, subfolder=\"adapter\")`."]
+    return f"---\n{card_data(run_dir).to_yaml()}\n---\n\n" + "\n".join(lines) + "\n"
+
+
+def _hardware(info: dict) -> str:
+    hw = info.get("hardware")
+    if not hw:
+        return "-"
+    return f"{hw['device_name'] or hw['device']} x {hw['num_processes']} process(es)"
+
+
+def write_model_card(run_dir: Path) -> Path:
+    """Write ``README.md`` (the model card) into a finished run directory and return its path."""
+    path = Path(run_dir) / CARD_FILE
+    path.write_text(render(Path(run_dir)))
+    return path
