@@ -1,9 +1,10 @@
-"""The ``hf-tl`` command: ``train``, ``trainable`` (dry run), ``predict`` and ``embed``."""
+"""The ``hf-tl`` command: ``train``, ``trainable`` (dry run), ``predict``, ``compare`` and ``embed``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from hf_tl.errors import HfTlError, exit_on_user_error
 
@@ -59,10 +60,28 @@ def _embed(argv: list[str]) -> None:
     print(f"Wrote embeddings of {args.input} to {out}")
 
 
+def _compare(argv: list[str]) -> None:
+    from hf_tl.compare import compare
+
+    parser = argparse.ArgumentParser(prog="hf-tl compare", description="Run several strategies x seeds on one "
+                                     "config and write a comparison folder (table, charts, runs).")
+    parser.add_argument("config", help="The recipe config (YAML) every run starts from.")
+    parser.add_argument("--strategies", required=True, help="Comma-separated, e.g. zero_shot,frozen,full,lora.")
+    parser.add_argument("--seeds", type=int, default=3, help="Seeds per strategy (the config's seed and on).")
+    parser.add_argument("--output_dir", default=None, help="The comparison folder (default: runs/compare_CONFIG).")
+    args, overrides = parser.parse_known_args(argv)  # the rest: --key value flags for every run
+    output = args.output_dir or f"runs/compare_{Path(args.config).stem}"
+    folder = compare(args.config, [s.strip() for s in args.strategies.split(",") if s.strip()], args.seeds, output,
+                     overrides)
+    print((folder / "table.md").read_text())
+    print(f"Comparison written to {folder}")
+
+
 COMMANDS = {
     "train": (_train, "Train a run: hf-tl train --config FILE.yaml [--key value ...]"),
     "trainable": (_trainable, "Print what trains, without training: hf-tl trainable FILE.yaml [--key value ...]"),
     "predict": (_predict, "Score a file with a run: hf-tl predict --run DIR --input FILE --output FILE"),
+    "compare": (_compare, "Compare strategies: hf-tl compare CONFIG --strategies a,b,c --seeds 3 [--key value]"),
     "embed": (_embed, "Write embeddings: hf-tl embed --model_name_or_path M --input FILE --output OUT.parquet|.npy"),
 }
 

@@ -129,6 +129,9 @@ def train(config: RunConfig) -> dict:
         eval_loaders = eval_loaders if isinstance(eval_loaders, (list, tuple)) else [eval_loaders]
         metrics = evaluate(model, dict(zip(loaders, eval_loaders)), accelerator, evaluators)
         state = TrainState(history=[{"step": 0, "epoch": 0, **metrics}])
+        if accelerator.is_main_process:
+            (run_dir / LOG_FILE).write_text("")
+            append_jsonl(run_dir / LOG_FILE, state.history[0])
         state.best_metric = metrics.get(t.metric_for_best_model or evaluator.primary_metric)
     else:
         model, state, fit_info = _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, run_dir,
