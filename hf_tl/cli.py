@@ -1,4 +1,4 @@
-"""The ``hf-tl`` command: ``train``, ``trainable`` (dry run), ``predict``, ``compare`` and ``embed``."""
+"""The ``hf-tl`` command: ``train``, ``trainable`` (dry run), ``predict``, ``compare``, ``push`` and ``embed``."""
 
 from __future__ import annotations
 
@@ -77,11 +77,24 @@ def _compare(argv: list[str]) -> None:
     print(f"Comparison written to {folder}")
 
 
+def _push(argv: list[str]) -> None:
+    from hf_tl.hub import push_folder
+
+    parser = argparse.ArgumentParser(prog="hf-tl push", description="Upload a finished run directory or a comparison "
+                                     "folder to the Hub (token: HF_TOKEN or huggingface-cli login).")
+    parser.add_argument("folder", help="A run directory or a comparison folder.")
+    parser.add_argument("repo_id", help="The Hub repo, e.g. user/name (created if missing).")
+    parser.add_argument("--private", action="store_true", help="Create the repo as private.")
+    args = parser.parse_args(argv)
+    print(f"Pushed to {push_folder(args.folder, args.repo_id, private=args.private)}")
+
+
 COMMANDS = {
     "train": (_train, "Train a run: hf-tl train --config FILE.yaml [--key value ...]"),
     "trainable": (_trainable, "Print what trains, without training: hf-tl trainable FILE.yaml [--key value ...]"),
     "predict": (_predict, "Score a file with a run: hf-tl predict --run DIR --input FILE --output FILE"),
     "compare": (_compare, "Compare strategies: hf-tl compare CONFIG --strategies a,b,c --seeds 3 [--key value]"),
+    "push": (_push, "Upload a run or comparison to the Hub: hf-tl push FOLDER user/name [--private]"),
     "embed": (_embed, "Write embeddings: hf-tl embed --model_name_or_path M --input FILE --output OUT.parquet|.npy"),
 }
 

@@ -339,6 +339,11 @@ class TrainArguments:
         metadata={"help": "Folder of the feature cache (default: env HF_TL_FEATURE_CACHE, else "
                           "~/.cache/hf_tl/features)."},
     )
+    push_to_hub: bool = field(
+        default=False, metadata={"help": "Upload the finished run to the Hub as hub_model_id (main process only)."}
+    )
+    hub_model_id: Optional[str] = field(default=None, metadata={"help": "The Hub repo to push to, e.g. user/name."})
+    hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
     task_sampling: str = field(
         default="proportional",
         metadata={"help": "Multi-task: which task each batch comes from: proportional (to train size), equal, or "
@@ -371,5 +376,7 @@ class TrainArguments:
                                 f"pip install {self.report_to}, or set report_to none.")
         if self.early_stopping_patience is not None:
             _check_positive("early_stopping_patience", self.early_stopping_patience)
+        if self.push_to_hub and not self.hub_model_id:
+            raise HfTlError("push_to_hub needs hub_model_id (the repo to create or update, e.g. user/name).")
         _check_choice("task_sampling", self.task_sampling, SAMPLING_SCHEMES)
         _check_positive("sampling_temperature", self.sampling_temperature)

@@ -144,7 +144,7 @@ def train_setfit(config) -> dict:
             strategy=StrategyArguments(strategy="full", head_type="none"),
             train=replace(t, output_dir=str(body_dir), num_train_epochs=s.setfit_epochs, max_steps=None,
                           eval_strategy="epoch", early_stopping_patience=None, metric_for_best_model=None,
-                          cache_features=False))
+                          cache_features=False, push_to_hub=False))  # only the final run is the model
         train(body)
         if PartialState().is_main_process:
             (body_dir / "pairs.jsonl").write_text(pairs_file.read_text())

@@ -197,6 +197,10 @@ def run_nli(config, accelerator, run_dir: Path, raw: dict) -> dict:
         write_json(run_dir / INFO_FILE, training_info(accelerator, SimpleNamespace(global_step=0, epoch=0), []))
         write_json(run_dir / RESULTS_FILE, results)
         write_model_card(run_dir)
+        if config.train.push_to_hub:
+            from hf_tl.hub import push_folder
+
+            accelerator.print(f"Pushed to {push_folder(run_dir, config.train.hub_model_id, config.train.hub_private)}")
     accelerator.print(", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
     accelerator.wait_for_everyone()
     accelerator.end_training()

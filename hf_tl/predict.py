@@ -20,7 +20,7 @@ class Run:
     multi-task run predicts with the head of the task you name.
 
     Args:
-        path: The run directory.
+        path: The run directory, or the Hub repo id (``user/name``) it was pushed to.
         device: Torch device for inference (default: CUDA if available, else CPU).
 
     Raises:
@@ -28,7 +28,9 @@ class Run:
     """
 
     def __init__(self, path: str | Path, device: str | None = None):
-        self.path = Path(path)
+        from hf_tl.hub import download_run, looks_like_repo_id
+
+        self.path = download_run(str(path)) if looks_like_repo_id(path) else Path(path)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.nli = None
         if (self.path / CONFIG_FILE).is_file() and (self.path / RESULTS_FILE).is_file():

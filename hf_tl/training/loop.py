@@ -16,6 +16,7 @@ from transformers import get_scheduler
 from hf_tl.builder import build
 from hf_tl.config_io import write_yaml
 from hf_tl.errors import HfTlError
+from hf_tl.hub import push_folder
 from hf_tl.metrics import MultiTaskEvaluator
 from hf_tl.model_card import write_model_card
 from hf_tl.optim import build_optimizer
@@ -151,6 +152,8 @@ def train(config: RunConfig) -> dict:
                                                       report["trainable"] else []))
         write_json(run_dir / RESULTS_FILE, results)
         write_model_card(run_dir)
+        if t.push_to_hub:
+            accelerator.print(f"Pushed to {push_folder(run_dir, t.hub_model_id, private=t.hub_private)}")
     accelerator.end_training()
     return results
 

@@ -1,0 +1,103 @@
+"""Publish run directories (and comparison folders) to the Hugging Face Hub, and load runs back from it.
+
+Everything goes through ``huggingface_hub``: the token comes from where it looks (``HF_TOKEN``, the login cache),
+``HF_ENDPOINT`` names another Hub-compatible server, and a push of unchanged files makes no commit. A push that
+fails is retried, then stops with one sentence; the local run is only read, never changed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from hf_tl.errors import HfTlError
+
+IGNORE = ["checkpoints/*", "*.previous-*", "**/.cache/**"]  # resumable states stay local: they are not the model
+ATTEMPTS = 3
+
+
+def _endpoint() -> str | None:
+    return os.environ.get("HF_ENDPOINT") or None
+
+
+def _check_online() -> None:
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise HfTlError("The Hugging Face Hub is switched off (HF_HUB_OFFLINE=1); unset it to push or load from the "
+                        "Hub.")
+
+
+def _clean(message: str, token: str | None) -> str:
+    """The first line of an error, with the token (if any) removed."""
+    first = (message.splitlines() or [""])[0]
+    return first.replace(token, "***") if token else first
+
+
+def push_folder(folder: str | Path, repo_id: str, private: bool = False, token: str | None = None,
+                commit_message: str | None = None, retry_wait: float = 2.0) -> str:
+    """Create the repo (if needed) and upload ``folder`` to it, main process only.
+
+    Args:
+        folder: A finished run directory or a comparison folder.
+        repo_id: ``user/name`` on the Hub.
+        private: Create the repo as private (an existing repo keeps its visibility).
+        token: A Hub token; default: ``HF_TOKEN`` or the huggingface_hub login.
+        commit_message: Default: "Upload hf_tl run NAME".
+        retry_wait: Seconds before the first retry (doubled after each failure).
+
+    Returns:
+        The URL of the commit (the last one when nothing changed).
+
+    Raises:
+        HfTlError: for a folder that is not a finished run or comparison, offline mode, or a push that fails
+            ``ATTEMPTS`` times.
+    """
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    if not (folder / "eval_results.json").is_file() and not (folder / "table.md").is_file():
+        raise HfTlError(f"'{folder}' is neither a finished run (no eval_results.json) nor a comparison folder (no "
+                        f"table.md); push the output_dir of a completed run or compare.")
+    _check_online()
+    api = HfApi(endpoint=_endpoint(), token=token)
+    last = None
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
+            info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
+                                     ignore_patterns=IGNORE,
+                                     commit_message=commit_message or f"Upload hf_tl run {folder.resolve().name}")
+            return info.commit_url
+        except Exception as err:  # network, HTTP and server errors alike: retry, then one clear sentence
+            last = err
+            if attempt < ATTEMPTS:
+                time.sleep(retry_wait * 2 ** (attempt - 1))
+    raise HfTlError(f"Could not push '{folder}' to '{repo_id}' after {ATTEMPTS} attempts "
+                    f"({type(last).__name__}: {_clean(str(last), token or os.environ.get('HF_TOKEN'))}); the local "
+                    f"run is unchanged, so push it again later with: hf-tl push {folder} {repo_id}")
+
+
+def download_run(repo_id: str, revision: str | None = None, token: str | None = None) -> Path:
+    """Download a pushed run (without its checkpoints) and return the local folder.
+
+    Raises:
+        HfTlError: offline, or when the repo cannot be read.
+    """
+    from huggingface_hub import snapshot_download
+
+    _check_online()
+    try:
+        return Path(snapshot_download(repo_id, revision=revision, token=token, endpoint=_endpoint(),
+                                      ignore_patterns=IGNORE))
+    except Exception as err:
+        raise HfTlError(f"Cannot load the run '{repo_id}' from the Hub ({type(err).__name__}: "
+                        f"{_clean(str(err), token or os.environ.get('HF_TOKEN'))}); check the name and your "
+                        f"access.") from None
+
+
+def looks_like_repo_id(path: str | Path) -> bool:
+    """``user/name`` that is not a local folder."""
+    text = str(path)
+    return not Path(text).expanduser().exists() and text.count("/") == 1 and not text.startswith((".", "/", "~"))

@@ -1,0 +1,115 @@
+"""Pushing to and loading from a Hub-compatible server on loopback, with the real huggingface_hub client."""
+
+import hashlib
+
+import pytest
+from conftest import run_recipe, tiny_args
+from hub_server import HubServer
+
+import hf_tl
+from hf_tl.cli import main as cli
+from hf_tl.errors import HfTlError
+from hf_tl.hub import push_folder
+
+TOKEN = "hf_TestSecretToken0123456789"
+PAIRS = [("A man is playing a guitar.", "A man plays the guitar."), ("A dog runs.", "The stock market fell.")]
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """The loopback Hub, with huggingface_hub pointed at it and a token in HF_TOKEN."""
+    import huggingface_hub.constants as constants
+
+    server = HubServer().start()
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the rest of the suite runs offline
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub_cache"))
+    yield server
+    server.stop()
+
+
+def digest(folder) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def pushed_files(run) -> dict:
+    return {k: v for k, v in digest(run).items() if not k.startswith("checkpoints/")}
+
+
+@pytest.fixture
+def finished_run(tiny_bert, tmp_path):
+    out = tmp_path / "run"
+    run_recipe(tiny_args(tiny_bert, out))
+    return out
+
+
+def test_push_then_load_from_the_hub(hub, finished_run, capsys):
+    url = push_folder(finished_run, "alice/tiny-stsb", private=True)
+    repo = hub.repos["alice/tiny-stsb"]
+    assert repo.private and url.endswith(repo.commits[-1])
+    remote = {path: hashlib.sha256(data).hexdigest() for path, data in repo.files.items()}
+    assert remote == pushed_files(finished_run)  # every file, byte-identical; no checkpoints
+    assert all(h == f"Bearer {TOKEN}" for h in hub.auth_headers if h)  # the client did send the token
+
+    commits = len(repo.commits)
+    push_folder(finished_run, "alice/tiny-stsb")
+    assert len(repo.commits) == commits  # nothing changed: no new commit
+
+    local, remote_run = hf_tl.load_run(finished_run), hf_tl.load_run("alice/tiny-stsb")
+    assert remote_run.predict(PAIRS) == pytest.approx(local.predict(PAIRS), abs=1e-6)
+
+    out = capsys.readouterr()
+    assert TOKEN not in out.out + out.err
+    assert not any(TOKEN.encode() in p.read_bytes() for p in finished_run.rglob("*") if p.is_file())
+
+
+def test_failed_push_retries_then_stops_cleanly(hub, finished_run):
+    before = digest(finished_run)
+    hub.fail_next = 1000  # the server answers 500 to everything
+    with pytest.raises(HfTlError, match="after 3 attempts.*local run is unchanged") as err:
+        push_folder(finished_run, "alice/broken", retry_wait=0.01)
+    assert TOKEN not in str(err.value)
+    assert digest(finished_run) == before
+    assert len([r for r in hub.requests if r == "POST /api/repos/create"]) == 3
+
+
+def test_recipe_pushes_a_lora_run_with_its_adapter_and_card(hub, tiny_gpt2, tmp_path):
+    out = tmp_path / "lora"
+    run_recipe(tiny_args(tiny_gpt2, out, "--strategy", "lora", "--push_to_hub", "true", "--hub_model_id",
+                         "alice/tiny-lora", "--hub_private", "true"))
+    repo = hub.repos["alice/tiny-lora"]
+    assert repo.private and {"adapter/adapter_config.json", "heads/similarity.safetensors"} <= set(repo.files)
+    assert b"library_name: peft" in repo.files["README.md"]
+    from peft import PeftConfig
+
+    config = PeftConfig.from_pretrained(str(hf_tl.load_run("alice/tiny-lora").path / "adapter"))
+    assert config.base_model_name_or_path == tiny_gpt2
+
+
+def test_push_a_comparison_folder(hub, tmp_path):
+    folder = tmp_path / "compare"
+    folder.mkdir()
+    (folder / "table.md").write_text("| strategy | dev spearmanr |\n|---|---|\n| full | 0.5 |\n")
+    (folder / "metric_vs_params.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    (folder / "runs").mkdir()
+    (folder / "runs" / "x").write_text("x")
+    cli(["push", str(folder), "alice/compare"])
+    assert set(hub.repos["alice/compare"].files) == {"table.md", "metric_vs_params.png", "runs/x"}
+
+
+def test_offline_and_not_a_run_are_refused(tmp_path, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(HfTlError, match="neither a finished run"):
+        push_folder(tmp_path / "empty", "alice/x")
+    (tmp_path / "empty" / "eval_results.json").write_text("{}")
+    with pytest.raises(HfTlError, match="HF_HUB_OFFLINE=1"):  # the suite's own setting
+        push_folder(tmp_path / "empty", "alice/x")
+
+
+def test_push_to_hub_needs_a_repo_name():
+    from hf_tl.config import TrainArguments
+
+    with pytest.raises(HfTlError, match="push_to_hub needs hub_model_id"):
+        TrainArguments(push_to_hub=True)
