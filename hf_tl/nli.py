@@ -153,22 +153,10 @@ def run_nli(config, accelerator, run_dir: Path, raw: dict) -> dict:
     """
     import time
 
-    from hf_tl.config_io import write_yaml
-    from hf_tl.model_card import write_model_card
-    from hf_tl.report import format_report
-    from hf_tl.run_dir import (
-        CONFIG_FILE,
-        INFO_FILE,
-        LINEAGE_FILE,
-        LOG_FILE,
-        REPORT_FILE,
-        RESULTS_FILE,
-        TOKENIZER_DIR,
-        write_json,
-    )
+    from hf_tl.run_dir import LOG_FILE, TOKENIZER_DIR
     from hf_tl.run_info import training_info
     from hf_tl.tasks import get_task
-    from hf_tl.transfer import lineage
+    from hf_tl.training.export import finish_run, write_run_record
 
     if config.is_multitask or config.model.init_from_run:
         raise HfTlError("zero_shot_method nli scores one task with an NLI checkpoint as it is; drop tasks and "
@@ -188,19 +176,11 @@ def run_nli(config, accelerator, run_dir: Path, raw: dict) -> dict:
                              f"and the other labels' hypotheses by entailment",
               "parts": [{"part": "nli cross-encoder", "trainable": 0, "total": total, "modules": []}]}
     if accelerator.is_main_process:
-        write_yaml(config, run_dir / CONFIG_FILE)
-        write_json(run_dir / LINEAGE_FILE, lineage(config, run_dir))
-        write_json(run_dir / f"{REPORT_FILE}.json", report)
-        (run_dir / f"{REPORT_FILE}.txt").write_text(format_report(report) + "\n")
+        write_run_record(config, run_dir, report)
         (run_dir / LOG_FILE).write_text(json.dumps({"step": 0, "epoch": 0, **metrics}) + "\n")
         scorer.tokenizer.save_pretrained(str(run_dir / TOKENIZER_DIR))
-        write_json(run_dir / INFO_FILE, training_info(accelerator, SimpleNamespace(global_step=0, epoch=0), []))
-        write_json(run_dir / RESULTS_FILE, results)
-        write_model_card(run_dir)
-        if config.train.push_to_hub:
-            from hf_tl.hub import push_folder
-
-            accelerator.print(f"Pushed to {push_folder(run_dir, config.train.hub_model_id, config.train.hub_private)}")
+        finish_run(accelerator, config, run_dir, results,
+                   training_info(accelerator, SimpleNamespace(global_step=0, epoch=0), []))
     accelerator.print(", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
     accelerator.wait_for_everyone()
     accelerator.end_training()

@@ -14,33 +14,24 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from hf_tl.builder import build
-from hf_tl.config_io import write_yaml
 from hf_tl.errors import HfTlError
-from hf_tl.hub import push_folder
 from hf_tl.metrics import MultiTaskEvaluator
-from hf_tl.model_card import write_model_card
 from hf_tl.optim import build_optimizer
 from hf_tl.report import format_report, trainable_report
 from hf_tl.run_config import RunConfig
 from hf_tl.run_dir import (
     CHECKPOINTS_DIR,
-    CONFIG_FILE,
-    INFO_FILE,
-    LINEAGE_FILE,
     LOG_FILE,
-    REPORT_FILE,
-    RESULTS_FILE,
     append_jsonl,
     check_output_dir,
     find_checkpoint,
     prepare_output_dir,
     prune_checkpoints,
-    write_json,
 )
 from hf_tl.run_info import training_info
 from hf_tl.training.engines import SHARDED, check_engine
 from hf_tl.training.evaluate import evaluate
-from hf_tl.training.export import export_run, save_initial_backbone
+from hf_tl.training.export import export_run, finish_run, save_initial_backbone, write_run_record
 from hf_tl.training.sampling import TaskSchedule, TaskStreams
 from hf_tl.training.setup import (
     cached_feature_splits,
@@ -50,7 +41,6 @@ from hf_tl.training.setup import (
     tokenize_splits,
 )
 from hf_tl.training.state import TrainState
-from hf_tl.transfer import lineage
 
 
 def train(config: RunConfig) -> dict:
@@ -116,10 +106,7 @@ def train(config: RunConfig) -> dict:
                         f"--resume_from_checkpoint.")
     loaders = make_loaders(splits, config, built.backbone.tokenizer, accelerator.num_processes)
     if accelerator.is_main_process:
-        write_yaml(config, run_dir / CONFIG_FILE)
-        write_json(run_dir / LINEAGE_FILE, lineage(config, run_dir))
-        write_json(run_dir / f"{REPORT_FILE}.json", report)
-        (run_dir / f"{REPORT_FILE}.txt").write_text(format_report(report) + "\n")
+        write_run_record(config, run_dir, report)
         accelerator.print(format_report(report))
 
     start = time.perf_counter()
@@ -148,12 +135,8 @@ def train(config: RunConfig) -> dict:
         results["feature_cache"] = cache_status
     export_run(accelerator, model, strategy, built.backbone.tokenizer, run_dir)
     if accelerator.is_main_process:
-        write_json(run_dir / INFO_FILE, training_info(accelerator, state, fit_info["param_groups"] if
-                                                      report["trainable"] else []))
-        write_json(run_dir / RESULTS_FILE, results)
-        write_model_card(run_dir)
-        if t.push_to_hub:
-            accelerator.print(f"Pushed to {push_folder(run_dir, t.hub_model_id, private=t.hub_private)}")
+        groups = fit_info["param_groups"] if report["trainable"] else []
+        finish_run(accelerator, config, run_dir, results, training_info(accelerator, state, groups))
     accelerator.end_training()
     return results
 
