@@ -136,6 +136,9 @@ def compare(config_path: str, strategies: list[str], seeds: int, output_dir: str
         raise HfTlError(f"Unknown strategies {unknown or '(none given)'}; choose from {', '.join(STRATEGIES)}.")
     if seeds < 1:
         raise HfTlError(f"--seeds must be at least 1, got {seeds}.")
+    if any(flag.split("=")[0] in ("--push_to_hub", "--hub_model_id") for flag in overrides):
+        raise HfTlError("compare trains many runs; push the comparison folder once afterwards with hf-tl push FOLDER "
+                        "user/name instead of --push_to_hub.")
     config = parse_args(["--config", config_path, *overrides])
     folder = Path(output_dir)
     (folder / "runs").mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,8 @@ from pathlib import Path
 from hf_tl.errors import HfTlError
 from hf_tl.tasks.classification import label_key
 
+MAX_PAIRS = 200_000  # contrastive pairs beyond this are not few-shot any more (and take hours)
+
 
 def few_shot_indices(values: list, k: int, seed: int, regression: bool) -> list[int]:
     """Draw ``k`` rows per label (per score rounded to a whole number for regression), reproducibly by ``seed``.
@@ -77,11 +79,15 @@ def contrastive_pairs(texts: list[str], labels: list, num_iterations: int, seed:
         raise HfTlError("setfit pairs examples by label, so it needs at least two labels with two or more train "
                         "examples each; raise few_shot_k (or give more rows).")
     rng = random.Random(seed)
+    position = {i: p for rows in by_label.values() for p, i in enumerate(rows)}
+    others = {label: [j for j, other in enumerate(labels) if other != label] for label in by_label}
     pairs = []
     for _ in range(num_iterations):
         for i, label in enumerate(labels):
-            same = rng.choice([j for j in by_label[label] if j != i])
-            other = rng.choice([j for j in range(len(labels)) if labels[j] != label])
+            # A uniform draw from the label's other rows (the rows without i, indexed without building that list).
+            k = rng.randrange(len(by_label[label]) - 1)
+            same = by_label[label][k if k < position[i] else k + 1]
+            other = rng.choice(others[label])
             pairs.append({"sentence1": texts[i], "sentence2": texts[same], "score": 1.0})
             pairs.append({"sentence1": texts[i], "sentence2": texts[other], "score": 0.0})
     return pairs
@@ -131,6 +137,10 @@ def train_setfit(config) -> dict:
     resolved, raw = resolve_config(config, need_train=True)  # few_shot_k is drawn here, and again (alike) below
     task = get_task(resolved.data, None, config.model.max_length)
     examples = task.prepare_split(raw["classification"]["train"], "train")
+    if 2 * s.setfit_num_iterations * len(examples) > MAX_PAIRS:
+        raise HfTlError(f"setfit is a few-shot method: {len(examples):,} train rows would make "
+                        f"{2 * s.setfit_num_iterations * len(examples):,} pairs; set few_shot_k (e.g. 16) or lower "
+                        f"setfit_num_iterations.")
     pairs = contrastive_pairs(list(examples["text"]), list(examples["label"]), s.setfit_num_iterations, t.seed)
     with tempfile.TemporaryDirectory(prefix="hf_tl_setfit_") as tmp:  # every process writes the same pairs
         pairs_file = Path(tmp) / "pairs.jsonl"
@@ -145,7 +155,7 @@ def train_setfit(config) -> dict:
             train=replace(t, output_dir=str(body_dir), num_train_epochs=s.setfit_epochs, max_steps=None,
                           eval_strategy="epoch", early_stopping_patience=None, metric_for_best_model=None,
                           cache_features=False, push_to_hub=False))  # only the final run is the model
-        train(body)
+        train(body, end_training=False)  # the head run follows in the same processes
         if PartialState().is_main_process:
             (body_dir / "pairs.jsonl").write_text(pairs_file.read_text())
     if PartialState().is_main_process:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from hf_tl.errors import HfTlError
 
-IGNORE = ["checkpoints/*", "*.previous-*", "**/.cache/**"]  # resumable states stay local: they are not the model
+# Resumable states stay local: they are not the model (fnmatch: "*" also crosses "/", so nested runs match too).
+IGNORE = ["checkpoints/*", "*/checkpoints/*", "*.previous-*", "*.previous-*/*", ".cache/*", "*/.cache/*"]
 ATTEMPTS = 3
 
 
@@ -21,18 +22,27 @@ def _endpoint() -> str | None:
     return os.environ.get("HF_ENDPOINT") or None
 
 
-def _check_online() -> None:
+def _offline() -> bool:
     from huggingface_hub import constants
 
-    if constants.HF_HUB_OFFLINE:
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def _check_online() -> None:
+    if _offline():
         raise HfTlError("The Hugging Face Hub is switched off (HF_HUB_OFFLINE=1); unset it to push or load from the "
                         "Hub.")
 
 
 def _clean(message: str, token: str | None) -> str:
-    """The first line of an error, with the token (if any) removed."""
+    """The first line of an error, with every token hf_tl could have used removed."""
+    from huggingface_hub import get_token
+
     first = (message.splitlines() or [""])[0]
-    return first.replace(token, "***") if token else first
+    for secret in {token, get_token(), os.environ.get("HF_TOKEN"), os.environ.get("HUGGING_FACE_HUB_TOKEN")}:
+        if secret:
+            first = first.replace(secret, "***")
+    return first
 
 
 def push_folder(folder: str | Path, repo_id: str, private: bool = False, token: str | None = None,
@@ -75,7 +85,7 @@ def push_folder(folder: str | Path, repo_id: str, private: bool = False, token: 
             if attempt < ATTEMPTS:
                 time.sleep(retry_wait * 2 ** (attempt - 1))
     raise HfTlError(f"Could not push '{folder}' to '{repo_id}' after {ATTEMPTS} attempts "
-                    f"({type(last).__name__}: {_clean(str(last), token or os.environ.get('HF_TOKEN'))}); the local "
+                    f"({type(last).__name__}: {_clean(str(last), token)}); the local "
                     f"run is unchanged, so push it again later with: hf-tl push {folder} {repo_id}")
 
 
@@ -87,14 +97,16 @@ def download_run(repo_id: str, revision: str | None = None, token: str | None = 
     """
     from huggingface_hub import snapshot_download
 
-    _check_online()
+    if _offline():
+        raise HfTlError(f"'{repo_id}' is not a local folder, and the Hub is switched off (HF_HUB_OFFLINE=1) so it "
+                        f"cannot be loaded as a Hub repo; check the path, or unset HF_HUB_OFFLINE.")
     try:
         return Path(snapshot_download(repo_id, revision=revision, token=token, endpoint=_endpoint(),
                                       ignore_patterns=IGNORE))
     except Exception as err:
-        raise HfTlError(f"Cannot load the run '{repo_id}' from the Hub ({type(err).__name__}: "
-                        f"{_clean(str(err), token or os.environ.get('HF_TOKEN'))}); check the name and your "
-                        f"access.") from None
+        raise HfTlError(f"'{repo_id}' is not a local folder, and loading it as a Hub repo failed "
+                        f"({type(err).__name__}: {_clean(str(err), token)}); check the path, or the repo name and "
+                        f"your access.") from None
 
 
 def looks_like_repo_id(path: str | Path) -> bool:

@@ -135,7 +135,7 @@ def evaluate_nli(config, accelerator, task: Task, dev) -> tuple[NliScorer, dict]
     return scorer, metrics
 
 
-def run_nli(config, accelerator, run_dir: Path, raw: dict) -> dict:
+def run_nli(config, accelerator, run_dir: Path, raw: dict, end_training: bool = True) -> dict:
     """A zero-shot NLI run: score the dev split and write the run directory (config, metrics, tokenizer).
 
     Args:
@@ -143,6 +143,7 @@ def run_nli(config, accelerator, run_dir: Path, raw: dict) -> dict:
         accelerator: The run's Accelerator.
         run_dir: The prepared run directory.
         raw: ``{task: {split: raw Dataset}}``.
+        end_training: Release Accelerate at the end (see :func:`hf_tl.training.train`).
 
     Returns:
         The dev metrics (also in ``eval_results.json``).
@@ -182,6 +183,6 @@ def run_nli(config, accelerator, run_dir: Path, raw: dict) -> dict:
         finish_run(accelerator, config, run_dir, results,
                    training_info(accelerator, SimpleNamespace(global_step=0, epoch=0), []))
     accelerator.print(", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
+    if end_training:
+        accelerator.end_training()
     return results

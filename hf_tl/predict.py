@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,19 +23,23 @@ class Run:
     Args:
         path: The run directory, or the Hub repo id (``user/name``) it was pushed to.
         device: Torch device for inference (default: CUDA if available, else CPU).
+        trust_remote_code: For a run from the Hub: allow modelling code from its checkpoint (off; the run's own
+            config.yaml cannot switch it on).
 
     Raises:
         HfTlError: if ``path`` is not a finished run.
     """
 
-    def __init__(self, path: str | Path, device: str | None = None):
+    def __init__(self, path: str | Path, device: str | None = None, trust_remote_code: bool = False):
         from hf_tl.hub import download_run, looks_like_repo_id
 
-        self.path = download_run(str(path)) if looks_like_repo_id(path) else Path(path)
+        from_hub = looks_like_repo_id(path)
+        self.path = download_run(str(path)) if from_hub else Path(path)
+        self._trust = trust_remote_code if from_hub else None  # a downloaded config may not switch it on itself
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.nli = None
         if (self.path / CONFIG_FILE).is_file() and (self.path / RESULTS_FILE).is_file():
-            self.config = load_config(self.path / CONFIG_FILE)
+            self.config = self._load_config()
             s = self.config.strategy
             if s.strategy == "zero_shot" and s.zero_shot_method == "nli":  # the NLI checkpoint scores as it is
                 self._load_nli()
@@ -42,7 +47,7 @@ class Run:
         if not (self.path / CONFIG_FILE).is_file() or not (self.path / HEADS_DIR).is_dir():
             raise HfTlError(f"'{self.path}' is not a finished hf_tl run (no {CONFIG_FILE} and {HEADS_DIR}/); pass "
                             f"the output_dir of a completed training run.")
-        self.config = load_config(self.path / CONFIG_FILE)
+        self.config = self._load_config()
         backbone_dir = self.path / BACKBONE_DIR
         built = build(self.config, apply_strategy=False,
                       weights_dir=str(backbone_dir) if backbone_dir.is_dir() else None,
@@ -57,6 +62,12 @@ class Run:
         self.tasks: dict[str, Task] = built.tasks
         self.tokenizer = built.backbone.tokenizer
         self._collate = PaddingCollator(self.tokenizer.pad_token_id, self.tokenizer.padding_side)
+
+    def _load_config(self):
+        config = load_config(self.path / CONFIG_FILE)
+        if self._trust is not None and config.model.trust_remote_code != self._trust:
+            config = replace(config, model=replace(config.model, trust_remote_code=self._trust))
+        return config
 
     def _load_nli(self) -> None:
         from hf_tl.nli import NliScorer
@@ -135,10 +146,10 @@ class Run:
         return torch.cat(outputs).numpy() if outputs else np.zeros((0,))
 
 
-def load_run(path: str | Path, device: str | None = None) -> Run:
-    """Load a run directory for prediction (see :class:`Run`).
+def load_run(path: str | Path, device: str | None = None, trust_remote_code: bool = False) -> Run:
+    """Load a run directory, or a run pushed to the Hub, for prediction (see :class:`Run`).
 
     Raises:
         HfTlError: if ``path`` is not a finished run.
     """
-    return Run(path, device)
+    return Run(path, device, trust_remote_code)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hf_tl.backbone import Backbone, resolve_checkpoint
+from hf_tl.backbone import Backbone, _load_error, resolve_checkpoint
 from hf_tl.errors import HfTlError
 from hf_tl.heads import ClassificationHead, CosineHead
 from hf_tl.layer_select import MixedHead
@@ -132,9 +132,17 @@ def output_embeddings(backbone: Backbone, model_args) -> tuple[torch.Tensor, tor
         return backbone.model.get_input_embeddings().weight.detach(), None
     from transformers import AutoModelForCausalLM
 
-    extra = {"gguf_file": model_args.gguf_file} if model_args.gguf_file else {}
-    lm = AutoModelForCausalLM.from_pretrained(backbone.source or resolve_checkpoint(model_args.model_name_or_path),
-                                              dtype=backbone.model.dtype, **extra)
+    if model_args.init_from_run:
+        raise HfTlError("This decoder's language-model head is not tied to its embeddings, and a run started with "
+                        "init_from_run has no head of its own to score label words with; use the base checkpoint, "
+                        "or zero_shot_method label_description.")
+    extra = {"gguf_file": model_args.gguf_file} if model_args.gguf_file else {"use_safetensors": True}
+    try:
+        lm = AutoModelForCausalLM.from_pretrained(resolve_checkpoint(model_args.model_name_or_path),
+                                                  dtype=backbone.model.dtype,
+                                                  trust_remote_code=model_args.trust_remote_code, **extra)
+    except (OSError, ValueError) as err:
+        raise _load_error(model_args.model_name_or_path, err) from None
     head = lm.get_output_embeddings()
     bias = head.bias.detach() if getattr(head, "bias", None) is not None else None
     return head.weight.detach(), bias

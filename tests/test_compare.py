@@ -86,3 +86,10 @@ def test_compare_refuses_unknown_strategies(tiny_config, tmp_path):
 
     with pytest.raises(HfTlError, match="Unknown strategies"):
         compare(str(tiny_config), ["frozen", "fulll"], 1, str(tmp_path / "x"))
+
+
+def test_compare_refuses_push_flags(tiny_config, tmp_path):
+    from hf_tl.compare import compare
+
+    with pytest.raises(HfTlError, match="push the comparison folder once"):
+        compare(str(tiny_config), ["full"], 1, str(tmp_path / "x"), ["--push_to_hub", "true"])

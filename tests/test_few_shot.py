@@ -88,3 +88,20 @@ def test_setfit_refuses_pairs_and_an_existing_body(tiny_bert, tmp_path):
     (tmp_path / "b-body" / "config.yaml").write_text("")
     with pytest.raises(HfTlError, match="already holds"):
         train_argv(tiny_args(tiny_bert, tmp_path / "b", "--strategy", "setfit", "--few_shot_k", "2", data=SST2_ARGS))
+
+
+def test_setfit_under_two_processes(tiny_bert, tmp_path):
+    from conftest import launch_two_processes
+
+    out = tmp_path / "run"
+    argv = tiny_args(tiny_bert, out, "--strategy", "setfit", "--few_shot_k", "4", "--setfit_num_iterations", "2",
+                     train=200, dev=16, data=SST2_ARGS)
+    argv[argv.index("--per_device_train_batch_size") + 1] = "4"
+    launch_two_processes("sentiment", argv, tmp_path)
+    assert json.loads((out / RESULTS_FILE).read_text())["num_processes"] == 2
+    assert (tmp_path / "run-body" / "pairs.jsonl").is_file()
+
+
+def test_setfit_on_a_whole_large_split_asks_for_few_shot_k(tiny_bert, tmp_path):
+    with pytest.raises(HfTlError, match="setfit is a few-shot method"):
+        train_argv(tiny_args(tiny_bert, tmp_path / "run", "--strategy", "setfit", train=6000, dev=8, data=SST2_ARGS))

@@ -93,10 +93,12 @@ def test_push_a_comparison_folder(hub, tmp_path):
     folder.mkdir()
     (folder / "table.md").write_text("| strategy | dev spearmanr |\n|---|---|\n| full | 0.5 |\n")
     (folder / "metric_vs_params.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
-    (folder / "runs").mkdir()
-    (folder / "runs" / "x").write_text("x")
+    (folder / "runs" / "full" / "seed-1" / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    (folder / "runs" / "full" / "seed-1" / "eval_results.json").write_text("{}")
+    (folder / "runs" / "full" / "seed-1" / "checkpoints" / "checkpoint-2" / "optimizer.bin").write_bytes(b"x")
     cli(["push", str(folder), "alice/compare"])
-    assert set(hub.repos["alice/compare"].files) == {"table.md", "metric_vs_params.png", "runs/x"}
+    assert set(hub.repos["alice/compare"].files) == {"table.md", "metric_vs_params.png",
+                                                     "runs/full/seed-1/eval_results.json"}  # no nested checkpoints
 
 
 def test_offline_and_not_a_run_are_refused(tmp_path, monkeypatch):
@@ -106,6 +108,19 @@ def test_offline_and_not_a_run_are_refused(tmp_path, monkeypatch):
     (tmp_path / "empty" / "eval_results.json").write_text("{}")
     with pytest.raises(HfTlError, match="HF_HUB_OFFLINE=1"):  # the suite's own setting
         push_folder(tmp_path / "empty", "alice/x")
+
+
+def test_a_missing_local_run_says_so_offline(tmp_path):
+    with pytest.raises(HfTlError, match="'runs/nothing' is not a local folder, and the Hub is switched off"):
+        hf_tl.load_run("runs/nothing")
+
+
+def test_a_run_from_the_hub_cannot_switch_on_remote_code(hub, finished_run):
+    config = finished_run / "config.yaml"
+    config.write_text(config.read_text().replace("trust_remote_code: false", "trust_remote_code: true"))
+    push_folder(finished_run, "mallory/run")
+    assert hf_tl.load_run("mallory/run").config.model.trust_remote_code is False
+    assert hf_tl.load_run(finished_run).config.model.trust_remote_code is True  # a local run is the user's own
 
 
 def test_push_to_hub_needs_a_repo_name():

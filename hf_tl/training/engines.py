@@ -37,6 +37,9 @@ def check_engine(accelerator, config, strategy, report: dict) -> None:
     if kind not in SHARDED:
         return
     name = engine_name(accelerator)
+    if config.train.torch_compile:
+        raise HfTlError(f"torch_compile under {name} would save the compiled wrapper's names instead of the model's; "
+                        f"drop torch_compile, or launch with DDP (recipes/accelerate/multi_gpu.yaml).")
     if strategy.num_stages() > 1:
         raise HfTlError(f"strategy '{strategy.name}' unfreezes blocks by dropping their gradients between steps, "
                         f"which {name}'s sharded gradient buffers do not allow; launch it with DDP "

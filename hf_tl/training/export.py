@@ -20,16 +20,17 @@ def save_initial_backbone(accelerator, backbone, run_dir: Path) -> None:
     accelerator.wait_for_everyone()
 
 
-def export_run(accelerator, model, strategy, tokenizer, run_dir: Path) -> None:
+def export_run(accelerator, model, strategy, tokenizer, run_dir: Path, prepared: bool = True) -> None:
     """Save what the strategy changed (main process only).
 
     Full, partial and gradual runs save the whole backbone; PEFT runs save only the adapter; frozen and zero-shot
     runs save neither, since their backbone is the base checkpoint named in ``config.yaml`` (or, after
-    ``init_from_run``, the ``backbone/`` saved at the start).
+    ``init_from_run``, the ``backbone/`` saved at the start). ``prepared`` says whether the model went through
+    ``accelerator.prepare`` (and so may be sharded); runs that train nothing by gradient skip it.
     """
     accelerator.wait_for_everyone()
     # FSDP and DeepSpeed ZeRO-3 shard the weights: every process takes part in gathering them, the main one saves.
-    state = accelerator.get_state_dict(model) if accelerator.distributed_type in SHARDED else None
+    state = accelerator.get_state_dict(model) if prepared and accelerator.distributed_type in SHARDED else None
     backbone_state = None if state is None else {k[len("backbone."):]: v for k, v in state.items()
                                                  if k.startswith("backbone.")}
     if accelerator.is_main_process:

@@ -9,7 +9,7 @@ import math
 import time
 
 import torch
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedType, set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
@@ -43,11 +43,13 @@ from hf_tl.training.setup import (
 from hf_tl.training.state import TrainState
 
 
-def train(config: RunConfig) -> dict:
+def train(config: RunConfig, end_training: bool = True) -> dict:
     """Train (or, for ``zero_shot``, only evaluate) one run and write its run directory.
 
     Args:
         config: The validated run config (one task, or several in ``tasks``).
+        end_training: Release Accelerate at the end (its trackers and the process group); a run that another run
+            follows in the same processes (setfit's body) keeps them.
 
     Returns:
         The best dev metrics (also in ``eval_results.json``).
@@ -77,7 +79,7 @@ def train(config: RunConfig) -> dict:
     if config.strategy.strategy == "zero_shot" and config.strategy.zero_shot_method == "nli":
         from hf_tl.nli import run_nli  # the NLI checkpoint scores as it is: no backbone + head to build
 
-        return run_nli(config, accelerator, run_dir, raw)
+        return run_nli(config, accelerator, run_dir, raw, end_training)
     built = build(config, apply_strategy=False)
     strategy = built.strategy
     if config.model.init_from_run and (strategy.is_peft or not strategy.trains_backbone_weights):
@@ -115,7 +117,8 @@ def train(config: RunConfig) -> dict:
         model = model.to(accelerator.device)
         eval_loaders = accelerator.prepare(*(loaders[n]["validation"] for n in loaders))
         eval_loaders = eval_loaders if isinstance(eval_loaders, (list, tuple)) else [eval_loaders]
-        metrics = evaluate(model, dict(zip(loaders, eval_loaders)), accelerator, evaluators)
+        with accelerator.autocast():  # the precision the run asked for, as a prepared model would have
+            metrics = evaluate(model, dict(zip(loaders, eval_loaders)), accelerator, evaluators)
         state = TrainState(history=[{"step": 0, "epoch": 0, **metrics}])
         if accelerator.is_main_process:
             (run_dir / LOG_FILE).write_text("")
@@ -133,11 +136,12 @@ def train(config: RunConfig) -> dict:
                                 if "train" in task_splits}
     if cache_status:
         results["feature_cache"] = cache_status
-    export_run(accelerator, model, strategy, built.backbone.tokenizer, run_dir)
+    export_run(accelerator, model, strategy, built.backbone.tokenizer, run_dir, prepared=report["trainable"] > 0)
     if accelerator.is_main_process:
         groups = fit_info["param_groups"] if report["trainable"] else []
         finish_run(accelerator, config, run_dir, results, training_info(accelerator, state, groups))
-    accelerator.end_training()
+    if end_training:
+        accelerator.end_training()
     return results
 
 
@@ -165,6 +169,7 @@ def _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, r
         num_training_steps=total_steps * accelerator.num_processes))
     unwrapped = accelerator.unwrap_model(model)
     trainable = [p for p in model.parameters() if p.requires_grad]
+    fsdp = accelerator.distributed_type == DistributedType.FSDP
     if t.report_to != "none":
         accelerator.init_trackers("hf_tl", config={k: v for k, v in config.to_flat_dict().items()
                                                    if isinstance(v, (int, float, str, bool))})
@@ -202,7 +207,8 @@ def _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, r
                     strategy.before_optimizer_step(unwrapped, state.global_step, state.epoch)
                     _drop_idle_head_grads(unwrapped, window)
                     if t.max_grad_norm:
-                        accelerator.clip_grad_norm_(trainable, t.max_grad_norm)
+                        # FSDP clips by the global norm only when given all of the model's parameters.
+                        accelerator.clip_grad_norm_(model.parameters() if fsdp else trainable, t.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
@@ -243,8 +249,9 @@ def _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, r
     samples = (state.global_step - first_step) * t.per_device_train_batch_size * t.gradient_accumulation_steps \
         * accelerator.num_processes
     all_tokens = accelerator.reduce(tokens, "sum").item()
-    speed = {"train_loop_s": round(seconds, 2), "train_samples_per_second": round(samples / seconds, 2),
-             "train_tokens_per_second": round(all_tokens / seconds, 1)}
+    speed = {"train_loop_s": round(seconds, 2), "train_samples_per_second": round(samples / seconds, 2)}
+    if all_tokens:  # batches of cached features carry no tokens
+        speed["train_tokens_per_second"] = round(all_tokens / seconds, 1)
     if accelerator.device.type == "cuda":
         speed["peak_gpu_memory_mib"] = round(torch.cuda.max_memory_allocated(accelerator.device) / 2 ** 20)
     return model, state, {"speed": speed, "param_groups": groups}
