@@ -93,7 +93,7 @@ def reference_rows() -> list[dict]:
              ("stsb", "frozen MLP head (stsb_strategies)", stsb["stsb_frozen"]),
              ("stsb", "full cross-encoder (stsb_strategies)", stsb["stsb_full"]),
              ("stsb", "full bi-encoder (stsb_strategies)", stsb["stsb_bi_encoder_full"])]
-    return [{"group": "reference", "task": task, "method": method, **r} for task, method, r in picks]
+    return [{**r, "group": "reference", "task": task, "method": method} for task, method, r in picks]
 
 
 def markdown(rows: list[dict], ks: list[int]) -> str:
