@@ -321,8 +321,9 @@ class TrainArguments:
                           "so batches of new lengths do not recompile)."},
     )
     group_by_length: bool = field(
-        default=False,
-        metadata={"help": "Batch texts of similar length together (less padding), in a new random order each epoch."},
+        default=True,
+        metadata={"help": "Batch texts of similar length together (less padding), in a new random order each epoch; "
+                          "false = plain random batches."},
     )
     dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
     logging_steps: int = field(default=50, metadata={"help": "Optimizer steps between training-loss logs."})
