@@ -224,11 +224,14 @@ class FeatureDataset(Dataset):
     Args:
         features: ``{"features": (rows, n_layers, hidden), ...}``.
         labels: The split's labels, in row order.
+        lengths: Tokens per row of the split the features came from, so length-grouped batching draws the same
+            batches from the features as from the tokens (the cache changes nothing about training).
     """
 
-    def __init__(self, features: dict[str, torch.Tensor], labels):
+    def __init__(self, features: dict[str, torch.Tensor], labels, lengths: list[int] | None = None):
         self.columns = dict(features)
         self.columns["labels"] = torch.as_tensor(labels)
+        self.lengths = lengths
 
     def __len__(self) -> int:
         return len(self.columns["labels"])

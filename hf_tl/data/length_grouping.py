@@ -5,9 +5,10 @@ Each epoch draws a random permutation, cuts it into megabatches of ``50 x batch`
 by length and cuts it into batches; the order of the full batches is then shuffled again, so the model does not see
 long and short batches in a fixed rhythm. A shorter last batch stays last, which keeps every later batch aligned.
 
-The sampler groups by the *global* batch (per-process batch x processes): Accelerate hands the consecutive
-per-process slices of one global batch to the processes, so 1 process with batch 8 and 2 processes with batch 4
-see the same examples at each step.
+The sampler groups by the examples of one optimizer step (per-process batch x processes x accumulation steps):
+Accelerate hands the consecutive per-process slices of a global batch to the processes, and accumulation takes
+consecutive micro-batches, so 1 process with batch 8, 2 processes with batch 4, and batch 4 with 2 accumulation
+steps all see the same examples at each step.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class LengthGroupedSampler(Sampler[int]):
 
     Args:
         lengths: Tokens per example.
-        batch_size: The global batch size (per-process batch x number of processes).
+        batch_size: The examples of one optimizer step (per-process batch x processes x accumulation steps).
         seed: The run's seed; epoch ``e`` uses ``seed`` and ``e`` (set by :meth:`set_epoch`).
     """
 

@@ -130,9 +130,11 @@ def make_loaders(splits: dict, config: RunConfig, tokenizer, num_processes: int 
         features = isinstance(dataset, FeatureDataset)  # fixed-size tensors: the default collation stacks them
         train = split == "train"
         sampler = None
-        if train and t.group_by_length and not features:
-            sampler = LengthGroupedSampler(example_lengths(dataset), t.per_device_train_batch_size * num_processes,
-                                           t.seed)
+        if train and t.group_by_length:
+            # One group is one optimizer step's examples: every process's micro-batches of every accumulation step.
+            lengths = dataset.lengths if features else example_lengths(dataset)
+            sampler = LengthGroupedSampler(lengths, t.per_device_train_batch_size * num_processes
+                                           * t.gradient_accumulation_steps, t.seed)
         return DataLoader(dataset, shuffle=train and sampler is None, sampler=sampler,
                           collate_fn=None if features else collate,
                           batch_size=t.per_device_train_batch_size if train else t.per_device_eval_batch_size,
@@ -182,7 +184,7 @@ def cached_feature_splits(model, splits: dict, config: RunConfig, tokenizer, acc
                     else:
                         arrays = compute_features(model, dataset, collate, batch_size, accelerator.device)
                         features, built = {k: torch.from_numpy(v) for k, v in arrays.items()}, None
-                out[name][split] = FeatureDataset(features, dataset["labels"])
+                out[name][split] = FeatureDataset(features, dataset["labels"], example_lengths(dataset))
                 status[f"{name}/{split}"] = "computed" if built is None else "built" if built else "hit"
     # Every process says what it did, so a multi-process run shows the cache was built once.
     prefix = f"[process {accelerator.process_index}] " if accelerator.num_processes > 1 else ""
