@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from hf_tl.process import run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,14 +20,10 @@ def run_process(cmd: list[str], name: str) -> tuple[float, int]:
     Raises:
         SystemExit: with the end of its log, if it fails.
     """
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    log = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
+    status, log, wall, rss = run_measured(cmd)
     if status != 0:
         raise SystemExit(f"{name} failed:\n{log[-3000:]}")
-    return round(wall, 1), round(usage.ru_maxrss / 1024)
+    return wall, rss
 
 
 def run_config(recipe: str, config: str, out_dir: Path, extra: list[str]) -> dict:

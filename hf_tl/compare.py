@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from hf_tl.errors import HfTlError
+from hf_tl.process import run_measured
 from hf_tl.run_dir import LOG_FILE, REPORT_FILE, RESULTS_FILE
 
 # Settings a strategy needs when the config was written for another one (flags, so they beat the YAML's values;
@@ -65,14 +63,10 @@ def run_one(config_path: str, strategy: str, seed: int, out: Path, flags: list[s
     else:
         if out.exists():  # an interrupted run: start it again, the partial one moved aside (never deleted)
             command += ["--overwrite_output_dir", "true"]
-        start = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        log = proc.stdout.read()
-        _, status, usage = os.wait4(proc.pid, 0)
+        status, log, wall, rss = run_measured(command)
         if status != 0:
             raise HfTlError(f"The {strategy} run with seed {seed} failed; the end of its log:\n{log[-2000:]}")
-        record = {"wall_s": round(time.perf_counter() - start, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024),
-                  "command": command}
+        record = {"wall_s": wall, "peak_rss_mib": rss, "command": command}
         record_file.write_text(json.dumps(record))
     results = json.loads((out / RESULTS_FILE).read_text())
     log = [json.loads(line) for line in (out / LOG_FILE).read_text().splitlines()] if (out / LOG_FILE).is_file() \

@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from hf_tl.errors import HfTlError
+from hf_tl.strategies.base import FIXED_LAYER_CHOICES
 from hf_tl.tasks.classification import label_key
 
 MAX_PAIRS = 200_000  # contrastive pairs beyond this are not few-shot any more (and take hours)
@@ -125,8 +126,8 @@ def train_setfit(config) -> dict:
         raise HfTlError("strategy 'setfit' trains one single-text classification task (it pairs texts by label); "
                         "for pairs or scores use few_shot_k with frozen, lora or full.")
     if config.model.layer == "weighted":
-        raise HfTlError("strategy 'setfit' fits a closed-form head, which cannot learn layer weights; choose layer "
-                        "last, second_to_last, mean_last4 or concat_last4.")
+        raise HfTlError(f"strategy 'setfit' fits a closed-form head, which cannot learn layer weights; "
+                        f"{FIXED_LAYER_CHOICES}")
     if t.resume_from_checkpoint:
         raise HfTlError("strategy 'setfit' runs two short chained runs and cannot resume; start it again.")
     if not t.output_dir:

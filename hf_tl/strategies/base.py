@@ -39,6 +39,26 @@ def get_strategy(args: StrategyArguments) -> Strategy:
     return STRATEGIES[args.strategy](args)
 
 
+FIXED_LAYER_CHOICES = "choose layer last, second_to_last, mean_last4 or concat_last4."
+
+
+def refuse_learned_mix(model: nn.Module, reason: str) -> None:
+    """Stop a strategy that learns nothing by gradient from running with ``layer: weighted`` (a learned mix).
+
+    Raises:
+        HfTlError: ``reason`` and the layer choices that work.
+    """
+    if model.layer == "weighted":
+        raise HfTlError(f"{reason}; {FIXED_LAYER_CHOICES}")
+
+
+def freeze_model(model: nn.Module) -> nn.Module:
+    """Nothing trains by gradient: every parameter frozen, the backbone kept in eval mode."""
+    set_trainable(model, False)
+    model.backbone_frozen = True
+    return model
+
+
 def set_trainable(module: nn.Module, trainable: bool) -> None:
     """Turn ``requires_grad`` on or off for every parameter of ``module``."""
     for p in module.parameters():

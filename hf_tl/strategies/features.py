@@ -14,7 +14,7 @@ from torch import nn
 from hf_tl.errors import HfTlError
 from hf_tl.heads import ClassificationHead, RegressionHead
 from hf_tl.layer_select import combine_layers
-from hf_tl.strategies.base import Strategy, register, set_trainable
+from hf_tl.strategies.base import Strategy, freeze_model, refuse_learned_mix, register
 
 
 def make_estimator(kind: str, regression: bool, regularization: float, seed: int):
@@ -83,17 +83,14 @@ class Features(Strategy):
     fits_heads = True
 
     def apply(self, model: nn.Module) -> nn.Module:
-        if model.layer == "weighted":
-            raise HfTlError("strategy 'features' fits a closed-form linear head, which cannot learn layer weights; "
-                            "choose layer last, second_to_last, mean_last4 or concat_last4.")
+        refuse_learned_mix(model, "strategy 'features' fits a closed-form linear head, which cannot learn layer "
+                                  "weights")
         for name, head in model.heads.items():
             if not isinstance(head, (ClassificationHead, RegressionHead)):
                 raise HfTlError(f"strategy 'features' needs a cross-encoder or single-text task; task '{name}' is a "
                                 f"bi-encoder (use strategy frozen for it).")
             _linear_layer(head)
-        set_trainable(model, False)
-        model.backbone_frozen = True
-        return model
+        return freeze_model(model)
 
     def fit_heads(self, model: nn.Module, splits: dict, seed: int) -> dict[str, str]:
         """Fit each task's head on its train features.

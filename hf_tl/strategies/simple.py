@@ -5,7 +5,14 @@ from __future__ import annotations
 from torch import nn
 
 from hf_tl.errors import HfTlError
-from hf_tl.strategies.base import LayerwiseStrategy, Strategy, register, set_trainable
+from hf_tl.strategies.base import (
+    LayerwiseStrategy,
+    Strategy,
+    freeze_model,
+    refuse_learned_mix,
+    register,
+    set_trainable,
+)
 
 
 @register("zero_shot")
@@ -22,14 +29,10 @@ class ZeroShot(Strategy):
     def apply(self, model: nn.Module) -> nn.Module:
         from hf_tl.zero_shot import check_head
 
-        if model.layer == "weighted":
-            raise HfTlError("layer weighted learns its mix of layers, but strategy 'zero_shot' trains nothing; "
-                            "choose layer last, second_to_last, mean_last4 or concat_last4.")
+        refuse_learned_mix(model, "layer weighted learns its mix of layers, but strategy 'zero_shot' trains nothing")
         for name, head in model.heads.items():
             check_head(name, head, self.args.zero_shot_method)
-        set_trainable(model, False)
-        model.backbone_frozen = True
-        return model
+        return freeze_model(model)
 
     def init_heads(self, model: nn.Module, tasks: dict, backbone, model_args) -> None:
         from hf_tl.zero_shot import init_head, resolve_method
