@@ -38,16 +38,17 @@ class Run:
         self._trust = trust_remote_code if from_hub else None  # a downloaded config may not switch it on itself
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.nli = None
-        if (self.path / CONFIG_FILE).is_file() and (self.path / RESULTS_FILE).is_file():
+        # An NLI zero-shot run holds no heads: its checkpoint scores as it is.
+        finished = (self.path / RESULTS_FILE).is_file()
+        if (self.path / CONFIG_FILE).is_file() and (finished or (self.path / HEADS_DIR).is_dir()):
             self.config = self._load_config()
-            s = self.config.strategy
-            if s.strategy == "zero_shot" and s.zero_shot_method == "nli":  # the NLI checkpoint scores as it is
+            strategy = self.config.strategy
+            if finished and strategy.strategy == "zero_shot" and strategy.zero_shot_method == "nli":
                 self._load_nli()
                 return
         if not (self.path / CONFIG_FILE).is_file() or not (self.path / HEADS_DIR).is_dir():
             raise HfTlError(f"'{self.path}' is not a finished hf_tl run (no {CONFIG_FILE} and {HEADS_DIR}/); pass "
                             f"the output_dir of a completed training run.")
-        self.config = self._load_config()
         backbone_dir = self.path / BACKBONE_DIR
         built = build(self.config, apply_strategy=False,
                       weights_dir=str(backbone_dir) if backbone_dir.is_dir() else None,

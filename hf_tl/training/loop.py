@@ -242,10 +242,10 @@ def _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, r
         else:  # the epoch's batches ran out between optimizer steps (cannot happen with aligned epochs); move on
             state.epoch, state.batches_in_epoch = state.epoch + 1, 0
     progress.close()
+    seconds = max(time.perf_counter() - loop_start - eval_seconds, 1e-9)  # before restoring the best checkpoint
     if state.best_checkpoint:  # finish with the best weights, not the last
         accelerator.load_state(str(run_dir / CHECKPOINTS_DIR / state.best_checkpoint))
     accelerator.wait_for_everyone()
-    seconds = max(time.perf_counter() - loop_start - eval_seconds, 1e-9)
     samples = (state.global_step - first_step) * t.per_device_train_batch_size * t.gradient_accumulation_steps \
         * accelerator.num_processes
     all_tokens = accelerator.reduce(tokens, "sum").item()
