@@ -1,6 +1,5 @@
 """Speed settings of the loop: measured throughput in the results, and torch.compile through Accelerate."""
 
-import pytest
 from conftest import run_recipe, tiny_args
 from safetensors.torch import load_file
 
