@@ -72,7 +72,15 @@ def run_one(config_path: str, strategy: str, seed: int, out: Path, flags: list[s
     log = [json.loads(line) for line in (out / LOG_FILE).read_text().splitlines()] if (out / LOG_FILE).is_file() \
         else []
     return {"strategy": strategy, "seed": seed, "path": str(out), **record, "skipped": skipped, "results": results,
-            "report": json.loads((out / f"{REPORT_FILE}.json").read_text()), "log": log}
+            "report": _trained_parameters(out, strategy), "log": log}
+
+
+def _trained_parameters(out: Path, strategy: str) -> dict:
+    """The run's parameter report; for setfit, its body run's (the final run only fits a scikit-learn head)."""
+    from hf_tl.few_shot import body_dir_of
+
+    report_dir = body_dir_of(str(out)) if strategy == "setfit" else out
+    return json.loads((report_dir / f"{REPORT_FILE}.json").read_text())
 
 
 def summarize(runs: list[dict], metric: str) -> list[dict]:

@@ -93,3 +93,17 @@ def test_compare_refuses_push_flags(tiny_config, tmp_path):
 
     with pytest.raises(HfTlError, match="push the comparison folder once"):
         compare(str(tiny_config), ["full"], 1, str(tmp_path / "x"), ["--push_to_hub", "true"])
+
+
+def test_setfit_row_counts_the_parameters_its_body_run_trained(tmp_path):
+    from hf_tl.compare import _trained_parameters
+
+    run = tmp_path / "runs" / "setfit" / "seed-3"
+    body = tmp_path / "runs" / "setfit" / "seed-3-body"
+    for folder, trainable in ((run, 0), (body, 1234)):
+        folder.mkdir(parents=True)
+        (folder / "trainable_parameters.json").write_text(json.dumps({"trainable": trainable, "total": 5000,
+                                                                      "percent": 100 * trainable / 5000}))
+    assert _trained_parameters(run, "setfit")["trainable"] == 1234
+    assert _trained_parameters(body, "full")["trainable"] == 1234
+    assert _trained_parameters(run, "features")["trainable"] == 0
