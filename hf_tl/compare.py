@@ -28,6 +28,7 @@ STRATEGY_FLAGS = {
     "frozen": ["--learning_rate", "1e-3"],
     "lora": ["--learning_rate", "5e-4"],
     "partial": ["--num_layers", "2"],
+    "gradual": ["--unfreeze_every", "auto"],  # whatever the run's length, every block trains in its second half
 }
 
 

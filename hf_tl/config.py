@@ -19,7 +19,7 @@ PADDING_SIDES = ("auto", "left", "right")
 DTYPES = ("float32", "bfloat16", "float16")
 ARCHITECTURES = ("cross_encoder", "bi_encoder")
 HEAD_TYPES = ("linear", "mlp", "none")
-STAGE_UNITS = ("epoch", "steps")
+STAGE_UNITS = ("epoch", "steps", "auto")
 PRECISIONS = ("no", "fp16", "bf16")
 EVAL_STRATEGIES = ("epoch", "steps")
 TRACKERS = ("none", "tensorboard", "wandb", "mlflow", "all")
@@ -213,7 +213,11 @@ class StrategyArguments:
     layers: Optional[str] = field(
         default=None, metadata={"help": "partial: explicit block indices/ranges, e.g. '0,4-5' (0 = bottom)."}
     )
-    unfreeze_every: str = field(default="epoch", metadata={"help": "gradual: a new stage every 'epoch' or 'steps'."})
+    unfreeze_every: str = field(
+        default="epoch",
+        metadata={"help": "gradual: a new stage every 'epoch', every unfreeze_steps 'steps', or 'auto': the stages "
+                          "spread evenly over the first half of training, so every block trains in the second half."},
+    )
     unfreeze_steps: int = field(default=100, metadata={"help": "gradual: optimizer steps per stage (with steps)."})
     layers_per_stage: int = field(default=1, metadata={"help": "gradual: blocks unfrozen at each new stage."})
     layerwise_lr_decay: float = field(

@@ -117,8 +117,9 @@ def render(run_dir: Path) -> str:
                               [[p["part"], f"{p['trainable']:,}", f"{p['total']:,}", ", ".join(p["modules"][:4])]
                                for p in report.get("parts", [])])]
         if report.get("stages"):
-            unit = f"{s.unfreeze_steps} steps" if s.unfreeze_every == "steps" else "epoch"
-            lines += ["", f"Unfreezing schedule (a new stage every {unit}):", "",
+            when = {"steps": f"a new stage every {s.unfreeze_steps} steps", "epoch": "a new stage every epoch",
+                    "auto": "the stages spread evenly over the first half of training"}[s.unfreeze_every]
+            lines += ["", f"Unfreezing schedule ({when}):", "",
                       *_table(["stage", "trainable parameters"],
                               [[st["stage"], f"{st['trainable']:,}"] for st in report["stages"]])]
     if info.get("param_groups"):

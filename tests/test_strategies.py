@@ -149,6 +149,28 @@ def test_partial_asking_for_more_blocks_than_the_model_has_is_refused(tiny_gpt2)
         build(make(tiny_gpt2, "partial", num_layers=5))
 
 
+def test_gradual_auto_spreads_the_stages_over_the_first_half_of_training(tiny_bert):
+    built = build(make(tiny_bert, "gradual", unfreeze_every="auto"))
+    strategy = built.strategy  # tiny BERT: 2 blocks, so 3 stages and 2 unfreezings in the first half
+    with pytest.raises(HfTlError, match="call plan"):
+        strategy.stage_at(0, 0)
+    strategy.plan(40)
+    assert [strategy.stage_at(step, 0) for step in (0, 9, 10, 19, 20, 39)] == [0, 0, 1, 1, 2, 2]
+    assert "every 10 steps" in strategy.describe()
+    strategy.plan(3)  # a run with as many steps as stages still reaches the last one
+    assert [strategy.stage_at(step, 0) for step in range(3)] == [0, 1, 2]
+
+
+def test_gradual_auto_run_logs_every_stage_in_the_first_half(tiny_bert, tmp_path):
+    out = tmp_path / "auto"  # 16 rows in batches of 8 for 4 epochs: 8 steps, 2 per stage in the first half
+    run_recipe(tiny_args(tiny_bert, out, "--strategy", "gradual", "--unfreeze_every", "auto", "--num_train_epochs",
+                         "4", train=16, dev=8))
+    log = [json.loads(line) for line in (out / "eval_log.jsonl").read_text().splitlines()]
+    assert [r["stage"] for r in log] == [0, 1, 2, 2]  # the stage of each epoch's last step (steps 1, 3, 5, 7)
+    assert "Unfreezing schedule (the stages spread evenly over the first half of training)" in \
+        (out / "README.md").read_text()
+
+
 def test_layerwise_decay_and_head_learning_rate_make_param_groups(tiny_bert):
     from hf_tl.optim import param_groups
 

@@ -97,6 +97,10 @@ class Strategy(ABC):
         """How many training stages the strategy has (1 unless it unfreezes gradually)."""
         return 1
 
+    def plan(self, total_steps: int) -> None:
+        """Told the run's total number of optimizer steps before training starts (staged strategies use it)."""
+        return None
+
     def stage_at(self, step: int, epoch: int) -> int:
         """The stage in force at optimizer step ``step`` of epoch ``epoch``."""
         return 0

@@ -34,9 +34,25 @@ class Gradual(LayerwiseStrategy):
     def num_stages(self) -> int:
         return 1 + math.ceil(self._depth / self.args.layers_per_stage)
 
+    def plan(self, total_steps: int) -> None:
+        self._total_steps = total_steps
+
+    def steps_per_stage(self) -> int | None:
+        """Optimizer steps per stage: unfreeze_steps, the auto length once planned, or None (epochs, not planned)."""
+        if self.args.unfreeze_every == "steps":
+            return self.args.unfreeze_steps
+        if self.args.unfreeze_every == "auto" and getattr(self, "_total_steps", None):
+            # The num_stages - 1 unfreezings share the first half of training; the last stage trains the rest.
+            return max(1, self._total_steps // (2 * (self.num_stages() - 1)))
+        return None
+
     def stage_at(self, step: int, epoch: int) -> int:
-        raw = epoch if self.args.unfreeze_every == "epoch" else step // self.args.unfreeze_steps
-        return min(raw, self.num_stages() - 1)
+        if self.args.unfreeze_every == "epoch":
+            return min(epoch, self.num_stages() - 1)
+        per_stage = self.steps_per_stage()
+        if per_stage is None:
+            raise HfTlError("strategy 'gradual' with unfreeze_every auto needs the run's length; call plan() first.")
+        return min(step // per_stage, self.num_stages() - 1)
 
     def lowest_trained_depth(self, stage: int) -> int:
         """The lowest block depth that trains in ``stage`` (``num_blocks`` = only the head)."""
@@ -58,6 +74,8 @@ class Gradual(LayerwiseStrategy):
         return frozen
 
     def describe(self) -> str:
-        unit = "epoch" if self.args.unfreeze_every == "epoch" else f"{self.args.unfreeze_steps} steps"
-        return (f"gradual: head first, then {self.args.layers_per_stage} more block(s) from the top every {unit}, "
+        per_stage = self.steps_per_stage()
+        when = "every epoch" if self.args.unfreeze_every == "epoch" else f"every {per_stage} steps" if per_stage \
+            else "at even intervals over the first half of training"
+        return (f"gradual: head first, then {self.args.layers_per_stage} more block(s) from the top {when}, "
                 f"down to {self._depth} blocks ({self.num_stages()} stages)")

@@ -163,6 +163,7 @@ def _fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, r
                             t.seed, multiple_of=t.gradient_accumulation_steps)
     steps_per_epoch = math.ceil(schedule.epoch_length / t.gradient_accumulation_steps)
     total_steps = t.max_steps or math.ceil(t.num_train_epochs * steps_per_epoch)
+    strategy.plan(total_steps)
     # A prepared scheduler steps once per process per optimizer step, so it is sized for all processes.
     scheduler = accelerator.prepare(get_scheduler(
         t.lr_scheduler_type, optimizer, num_warmup_steps=int(t.warmup_ratio * total_steps) * accelerator.num_processes,
