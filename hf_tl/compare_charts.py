@@ -14,7 +14,8 @@ def _scatter(rows: list[dict], x_key: str, x_label: str, metric: str, path: Path
         x = max(r[x_key], 1) if log_x else r[x_key]  # zero-shot trains 0 parameters: drawn at 1 on a log axis
         ax.errorbar([x], [r["mean"]], yerr=[r["std"]], fmt="o", capsize=4, label=r["strategy"], color=f"C{i}")
         name = f"{r['strategy']} (0)" if log_x and r[x_key] == 0 else r["strategy"]
-        ax.annotate(name, (x, r["mean"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        # Alternate above / below so neighbouring points' labels do not overlap.
+        ax.annotate(name, (x, r["mean"]), textcoords="offset points", xytext=(6, 4 if i % 2 == 0 else -11), fontsize=8)
     if log_x:
         ax.set_xscale("log")
     ax.margins(x=0.12, y=0.08)  # room for the labels of the outermost points
