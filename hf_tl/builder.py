@@ -51,13 +51,12 @@ def build(config: RunConfig, apply_strategy: bool = True, weights_dir: str | Non
         n_layers = len(layers_needed(layer, backbone.model.config.num_hidden_layers))
         heads = {name: MixedHead(LayerMix(n_layers), head) for name, head in heads.items()}
     pooling = default_pooling(config.model, backbone.is_decoder)
-    if config.strategy.strategy == "prompt_tuning":
-        # peft drops position ids under prompt tuning, so left padding would shift the real tokens' positions.
-        backbone.tokenizer.padding_side = "right"
+    strategy = get_strategy(config.strategy)
+    if strategy.padding_side:  # the strategy needs this side (prompt tuning: right)
+        backbone.tokenizer.padding_side = strategy.padding_side
     # With left padding, positions must count from each row's first real token, not from the padding.
     model = TransferModel(backbone.model, heads, {name: task.loss for name, task in tasks.items()}, pooling,
                           pass_position_ids=backbone.tokenizer.padding_side == "left", layer=layer)
-    strategy = get_strategy(config.strategy)
     if apply_strategy:
         model = strategy.apply(model)
     return Built(model=model, tasks=tasks, strategy=strategy, backbone=backbone)

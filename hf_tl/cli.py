@@ -11,14 +11,14 @@ from hf_tl.errors import HfTlError, exit_on_user_error
 
 def _trainable(argv: list[str]) -> None:
     from hf_tl.config_io import parse_args
-    from hf_tl.report import describe_config
+    from hf_tl.dry_run import describe_config
 
     print(describe_config(parse_args(argv)))
 
 
 def _train(argv: list[str]) -> None:
     from hf_tl.config_io import parse_args
-    from hf_tl.training import train
+    from hf_tl.runs import train
 
     config = parse_args(argv)
     if config.train.dry_run:

@@ -21,28 +21,15 @@ from pathlib import Path
 from hf_tl.errors import HfTlError
 from hf_tl.process import run_measured
 from hf_tl.run_dir import LOG_FILE, REPORT_FILE, RESULTS_FILE
-
-# Settings a strategy needs when the config was written for another one (flags, so they beat the YAML's values;
-# the user's own overrides come after them and win).
-STRATEGY_FLAGS = {
-    "frozen": ["--learning_rate", "1e-3"],
-    "lora": ["--learning_rate", "5e-4"],
-    "partial": ["--num_layers", "2"],
-    "gradual": ["--unfreeze_every", "auto"],  # whatever the run's length, every block trains in its second half
-}
+from hf_tl.strategies import STRATEGIES, strategy_class
 
 
 def strategy_flags(strategy: str, config) -> list[str]:
-    """Flags that make ``config`` (written for its own strategy) run ``strategy`` sensibly."""
-    if strategy == config.strategy.strategy:
-        return []
-    if strategy == "zero_shot":
-        similarity = all(d.task == "similarity" for d in config.task_data().values())
-        return ["--architecture", "bi_encoder", "--head_type", "none"] if similarity else []
-    flags = list(STRATEGY_FLAGS.get(strategy, []))
-    if strategy == "partial" and config.strategy.num_layers is not None:
-        flags = []
-    return flags
+    """Flags that make ``config`` (written for its own strategy) run ``strategy`` sensibly, as the strategy says.
+
+    They are flags, so they beat the YAML's values; the user's own overrides come after them and win.
+    """
+    return strategy_class(strategy).compare_flags(config)
 
 
 def run_one(config_path: str, strategy: str, seed: int, out: Path, flags: list[str]) -> dict:
@@ -77,10 +64,8 @@ def run_one(config_path: str, strategy: str, seed: int, out: Path, flags: list[s
 
 
 def _trained_parameters(out: Path, strategy: str) -> dict:
-    """The run's parameter report; for setfit, its body run's (the final run only fits a scikit-learn head)."""
-    from hf_tl.few_shot import body_dir_of
-
-    report_dir = body_dir_of(str(out)) if strategy == "setfit" else out
+    """The parameter report of the run that trained what a run of ``strategy`` learned (a chain's first run)."""
+    report_dir = strategy_class(strategy).parameter_report_dir(out)
     return json.loads((report_dir / f"{REPORT_FILE}.json").read_text())
 
 
@@ -132,7 +117,6 @@ def compare(config_path: str, strategies: list[str], seeds: int, output_dir: str
     from hf_tl.compare_charts import write_charts
     from hf_tl.config_io import parse_args
     from hf_tl.model_card import COMPARISON_FILE, write_model_card
-    from hf_tl.strategies import STRATEGIES
 
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown or not strategies:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from hf_tl.errors import HfTlError, suggest
+from hf_tl.errors import HfTlError
 from hf_tl.layer_select import LAYER_CHOICES
+from hf_tl.strategies import DEFAULT_STRATEGY, STRATEGIES, strategy_class
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 POOLING_CHOICES = ("auto", "cls", "mean", "last")
@@ -182,9 +183,8 @@ class StrategyArguments:
     """What trains, and when. One setting that means the same for BERT and GPT backbones."""
 
     strategy: str = field(
-        default="full",
-        metadata={"help": "zero_shot, frozen, features, setfit, partial, full, gradual, lora, ia3, prompt_tuning "
-                          "or prefix_tuning."},
+        default=DEFAULT_STRATEGY,
+        metadata={"help": f"What trains, and when: {', '.join(STRATEGIES)} (see the README's strategies table)."},
     )
     zero_shot_method: str = field(
         default="auto",
@@ -252,13 +252,7 @@ class StrategyArguments:
     head_dropout: float = field(default=0.1, metadata={"help": "Dropout before the head."})
 
     def __post_init__(self):
-        from hf_tl.strategies import STRATEGIES
-
-        if self.strategy not in STRATEGIES:
-            raise HfTlError(
-                f"Unknown strategy '{self.strategy}'; choose one of {', '.join(STRATEGIES)}."
-                + suggest(self.strategy, STRATEGIES)
-            )
+        strategy = strategy_class(self.strategy)  # an unknown name stops here, with the closest one
         _check_choice("unfreeze_every", self.unfreeze_every, STAGE_UNITS)
         _check_choice("head_type", self.head_type, HEAD_TYPES)
         _check_choice("sklearn_head", self.sklearn_head, SKLEARN_HEADS)
@@ -281,10 +275,7 @@ class StrategyArguments:
         _check_positive("num_virtual_tokens", self.num_virtual_tokens)
         if not 0 <= self.head_dropout < 1:
             raise HfTlError(f"head_dropout must be in [0, 1), got {self.head_dropout}.")
-        if self.strategy == "partial" and self.num_layers is None and self.layers is None:
-            raise HfTlError("strategy 'partial' needs num_layers (top N blocks) or layers (e.g. '4-5').")
-        if self.strategy != "partial" and self.layers is not None:
-            raise HfTlError(f"layers is only used by strategy 'partial', not '{self.strategy}'; remove it.")
+        strategy.check_args(self)  # what only this strategy knows about its options
 
 
 @dataclass
@@ -330,6 +321,11 @@ class TrainArguments:
                           "false = plain random batches."},
     )
     dataloader_num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
+    cpu_threads: Optional[int] = field(
+        default=None,
+        metadata={"help": "Without a GPU: CPU threads per process (default: the machine's cores shared equally by "
+                          "its processes, also under accelerate launch, which would otherwise set one)."},
+    )
     logging_steps: int = field(default=50, metadata={"help": "Optimizer steps between training-loss logs."})
     report_to: str = field(default="none", metadata={"help": "Tracker: none, tensorboard, wandb, mlflow or all."})
     dry_run: bool = field(default=False, metadata={"help": "Print what would train and exit."})
@@ -372,6 +368,8 @@ class TrainArguments:
         _check_choice("eval_strategy", self.eval_strategy, EVAL_STRATEGIES)
         _check_positive("eval_steps", self.eval_steps)
         _check_positive("logging_steps", self.logging_steps)
+        if self.cpu_threads is not None:
+            _check_positive("cpu_threads", self.cpu_threads)
         _check_choice("report_to", self.report_to, TRACKERS)
         if self.report_to not in ("none", "all"):
             import importlib.util

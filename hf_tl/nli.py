@@ -8,9 +8,7 @@ uses the sequence-classification model as it is instead of a backbone with a new
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -19,7 +17,6 @@ from hf_tl.backbone import _load_error, _looks_like_path, resolve_checkpoint
 from hf_tl.errors import HfTlError
 from hf_tl.tasks import Task
 from hf_tl.tasks.classification import ClassificationTask
-from hf_tl.zero_shot import label_texts
 
 
 def entailment_index(id2label: dict) -> int:
@@ -74,7 +71,7 @@ class NliScorer:
             self.model.config.pad_token_id = self.tokenizer.pad_token_id
         self.entailment = entailment_index(self.model.config.id2label)
         self.task = task
-        self.hypotheses = [hypothesis_template.replace("{}", text) for text in label_texts(task)]
+        self.hypotheses = [hypothesis_template.replace("{}", text) for text in task.label_texts()]
         self.max_length = model_args.max_length
         self.device = torch.device(device)
         self.model.to(self.device).eval()
@@ -107,22 +104,21 @@ class NliScorer:
         return sum(p.numel() for p in self.model.parameters())
 
 
-def evaluate_nli(config, accelerator, task: Task, dev) -> tuple[NliScorer, dict]:
+def evaluate_nli(config, accelerator, task: Task, scorer: NliScorer, prepared) -> dict:
     """Score the dev split with an NLI checkpoint; the processes share the texts and gather the scores in order.
 
     Args:
         config: The resolved run config (one classification task).
         accelerator: The run's Accelerator.
         task: The task.
-        dev: The raw dev split.
+        scorer: The NLI checkpoint.
+        prepared: The dev split, checked (``task.prepare_split``).
 
     Returns:
-        ``(scorer, metrics)``: the evaluator's metrics plus ``eval_samples``.
+        The evaluator's metrics plus ``eval_samples``.
     """
     from accelerate.utils import gather_object
 
-    prepared = task.prepare_split(dev, "validation")
-    scorer = NliScorer(config.model, task, config.strategy.nli_hypothesis_template, device=accelerator.device)
     texts, labels = list(prepared["text"]), np.asarray(prepared["label"])
     # Contiguous shards, gathered in process order: every text is scored exactly once, in dataset order.
     with accelerator.split_between_processes(list(range(len(texts)))) as mine:
@@ -132,57 +128,4 @@ def evaluate_nli(config, accelerator, task: Task, dev) -> tuple[NliScorer, dict]
         evaluator = task.evaluator()
     metrics = evaluator(np.stack(rows), labels)
     metrics["eval_samples"] = len(rows)
-    return scorer, metrics
-
-
-def run_nli(config, accelerator, run_dir: Path, raw: dict, end_training: bool = True) -> dict:
-    """A zero-shot NLI run: score the dev split and write the run directory (config, metrics, tokenizer).
-
-    Args:
-        config: The resolved run config.
-        accelerator: The run's Accelerator.
-        run_dir: The prepared run directory.
-        raw: ``{task: {split: raw Dataset}}``.
-        end_training: Release Accelerate at the end (see :func:`hf_tl.training.train`).
-
-    Returns:
-        The dev metrics (also in ``eval_results.json``).
-
-    Raises:
-        HfTlError: for several tasks, a task that is not single-text classification, or a checkpoint that is not an
-            NLI model.
-    """
-    import time
-
-    from hf_tl.run_dir import LOG_FILE, TOKENIZER_DIR
-    from hf_tl.run_info import training_info
-    from hf_tl.tasks import get_task
-    from hf_tl.training.export import finish_run, write_run_record
-
-    if config.is_multitask or config.model.init_from_run:
-        raise HfTlError("zero_shot_method nli scores one task with an NLI checkpoint as it is; drop tasks and "
-                        "init_from_run.")
-    start = time.perf_counter()
-    name, data = next(iter(config.task_data().items()))
-    task = get_task(data, None, config.model.max_length)
-    scorer, metrics = evaluate_nli(config, accelerator, task, raw[name]["validation"])
-    with accelerator.main_process_first():
-        evaluator = task.evaluator()
-    results = {"best_step": 0, "metric_for_best_model": evaluator.primary_metric, "greater_is_better": True,
-               **{(k if k.startswith("eval_") else f"eval_{k}"): v for k, v in metrics.items()},
-               "train_runtime_s": round(time.perf_counter() - start, 2), "num_processes": accelerator.num_processes}
-    total = scorer.num_parameters()
-    report = {"strategy": "zero_shot", "trainable": 0, "total": total, "percent": 0.0, "stages": [],
-              "description": f"zero_shot (nli): nothing trains; the NLI checkpoint scores '{scorer.hypotheses[0]}' "
-                             f"and the other labels' hypotheses by entailment",
-              "parts": [{"part": "nli cross-encoder", "trainable": 0, "total": total, "modules": []}]}
-    if accelerator.is_main_process:
-        write_run_record(config, run_dir, report)
-        (run_dir / LOG_FILE).write_text(json.dumps({"step": 0, "epoch": 0, **metrics}) + "\n")
-        scorer.tokenizer.save_pretrained(str(run_dir / TOKENIZER_DIR))
-        finish_run(accelerator, config, run_dir, results,
-                   training_info(accelerator, SimpleNamespace(global_step=0, epoch=0), []))
-    accelerator.print(", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
-    if end_training:
-        accelerator.end_training()
-    return results
+    return metrics

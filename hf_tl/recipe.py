@@ -23,8 +23,8 @@ def run_recipe(argv: list[str] | None, task_types: tuple[str, ...], multitask: b
     """
     from accelerate import PartialState
 
-    from hf_tl.report import describe_config
-    from hf_tl.training import train
+    from hf_tl.dry_run import describe_config
+    from hf_tl.runs import train
 
     config = parse_args(argv, defaults={"task": task_types[0]})
     check_recipe_fits(config, task_types, multitask)

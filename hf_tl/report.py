@@ -1,4 +1,4 @@
-"""The trainable-parameter report: which parts of the model train, and how many parameters that is."""
+"""The trainable-parameter report: which parts of a model train, and how many parameters that is (pure counting)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from torch import nn
 
 from hf_tl.errors import HfTlError
 from hf_tl.layers import find_blocks, param_depth
-from hf_tl.strategies import Strategy
 
 
 def _part_of(name: str, blocks: tuple[str, int] | None) -> str:
@@ -20,41 +19,50 @@ def _part_of(name: str, blocks: tuple[str, int] | None) -> str:
     return "embeddings" if depth < 0 else ("top (final norm, adapters)" if depth == blocks[1] else f"block {depth}")
 
 
-def trainable_report(model: nn.Module, strategy: Strategy) -> dict:
+def _blocks(model: nn.Module) -> tuple[str, int] | None:
+    backbone = getattr(model, "backbone", None)
+    if backbone is None:
+        return None
+    try:
+        blocks_name, block_list = find_blocks(backbone)
+    except HfTlError:
+        return None
+    return blocks_name, len(block_list)
+
+
+def trainable_report(model: nn.Module, strategy_name: str, description: str, stage_frozen: list[set[str]] = (),
+                     part: str | None = None) -> dict:
     """Count trainable and total parameters, overall and per part (embeddings, each block, head).
 
     Args:
-        model: A TransferModel after its strategy was applied.
-        strategy: The applied strategy (for its description and stages).
+        model: A TransferModel after its strategy was applied, or any other model (then counted as one ``part``).
+        strategy_name: The strategy, recorded in the report.
+        description: One line saying what trains (the strategy's own).
+        stage_frozen: Per training stage, the names of parameters that require grad but stay still in it.
+        part: Count every parameter under this one part name instead of splitting a TransferModel into parts.
 
     Returns:
         ``{"strategy", "description", "trainable", "total", "percent", "parts": [...], "stages": [...]}``.
     """
-    try:
-        blocks_name, block_list = find_blocks(model.backbone)
-        blocks = (blocks_name, len(block_list))
-    except HfTlError:
-        blocks = None
+    blocks = None if part is not None else _blocks(model)
     parts: dict[str, dict] = {}
     for name, p in model.named_parameters():
-        part = parts.setdefault(_part_of(name, blocks), {"trainable": 0, "total": 0, "modules": set()})
-        part["total"] += p.numel()
+        key = part if part is not None else _part_of(name, blocks)
+        entry = parts.setdefault(key, {"trainable": 0, "total": 0, "modules": set()})
+        entry["total"] += p.numel()
         if p.requires_grad:
-            part["trainable"] += p.numel()
+            entry["trainable"] += p.numel()
             # Name the kind of module that trains, without indices: "attention.self.query.lora_A".
             leaf = re.sub(r"\.\d+\.", ".", name.rsplit(".", 1)[0])
-            part["modules"].add(".".join(leaf.split(".")[-3:]))
+            entry["modules"].add(".".join(leaf.split(".")[-3:]))
     trainable = sum(p["trainable"] for p in parts.values())
     total = sum(p["total"] for p in parts.values())
-    stages = []
-    if strategy.num_stages() > 1:
-        for stage in range(strategy.num_stages()):
-            frozen = strategy.frozen_at_stage(model, stage)
-            active = sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and n not in frozen)
-            stages.append({"stage": stage, "trainable": active})
+    stages = [{"stage": stage, "trainable": sum(p.numel() for n, p in model.named_parameters()
+                                                if p.requires_grad and n not in frozen)}
+              for stage, frozen in enumerate(stage_frozen)]
     return {
-        "strategy": strategy.name,
-        "description": strategy.describe(),
+        "strategy": strategy_name,
+        "description": description,
         "trainable": trainable,
         "total": total,
         "percent": 100.0 * trainable / max(total, 1),
@@ -62,29 +70,6 @@ def trainable_report(model: nn.Module, strategy: Strategy) -> dict:
                   for k, v in parts.items()],
         "stages": stages,
     }
-
-
-def describe_config(config) -> str:
-    """Build the model a config describes and return its trainable-parameter report as text (a dry run).
-
-    Raises:
-        HfTlError: for a checkpoint that cannot be loaded or a strategy that does not fit the model.
-    """
-    from hf_tl.builder import build
-    from hf_tl.tasks import TASKS
-    from hf_tl.training.setup import resolve_config
-    from hf_tl.transfer import resolve_init_from_run
-
-    if config.strategy.strategy == "setfit":  # two chained runs, each described when it starts
-        from hf_tl.strategies import get_strategy
-
-        return get_strategy(config.strategy).describe()
-    config = resolve_init_from_run(config)
-    if any(TASKS[d.task].needs_data(d) for d in config.task_data().values()):
-        # The head's size depends on the data (the number of labels), so the data is read and checked too.
-        config, _ = resolve_config(config, need_train=config.strategy.strategy != "zero_shot")
-    built = build(config)
-    return format_report(trainable_report(built.model, built.strategy))
 
 
 def format_report(report: dict) -> str:

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from hf_tl.config import DataArguments, ModelArguments, StrategyArguments, TrainArguments
 from hf_tl.errors import HfTlError, suggest
+from hf_tl.strategies import strategy_class
 
 
 @dataclass
@@ -75,11 +76,7 @@ class RunConfig:
         return cls(**groups, tasks=build_tasks(tasks, groups["data"]))
 
     def __post_init__(self):
-        if self.model.torch_dtype == "float16" and self.strategy.strategy != "zero_shot":
-            raise HfTlError("Training float16 weights is unstable (and fp16 mixed precision refuses it); keep "
-                            "torch_dtype float32 and set mixed_precision fp16 or bf16 instead.")
-        if self.tasks and self.strategy.strategy == "zero_shot":
-            raise HfTlError("strategy zero_shot trains nothing, so it has no multi-task form; run each task alone.")
+        strategy_class(self.strategy.strategy).check_config(self)
 
 
 def build_tasks(tasks: dict, shared: DataArguments) -> dict[str, DataArguments]:

@@ -8,6 +8,7 @@ Layout::
     tokenizer/                  the tokenizer
     eval_results.json           the best dev metrics (written last: its presence marks a finished run)
     eval_log.jsonl              one line per evaluation
+    train_log.jsonl             the training loss (and learning rate) per logging step
     lineage.json                base checkpoint -> earlier runs (init_from_run) -> this run
     training_info.json          learning rate per parameter group, steps, hardware, library versions
     README.md                   the model card (Hub metadata, what trained, dev metrics), pushed with the run
@@ -30,6 +31,7 @@ from hf_tl.errors import HfTlError
 CONFIG_FILE = "config.yaml"
 RESULTS_FILE = "eval_results.json"
 LOG_FILE = "eval_log.jsonl"
+TRAIN_LOG_FILE = "train_log.jsonl"
 HEADS_DIR = "heads"
 LINEAGE_FILE = "lineage.json"
 INFO_FILE = "training_info.json"

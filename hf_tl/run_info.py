@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 
 import torch
 
 
 def hardware(accelerator) -> dict:
-    """The device, its name, the number of processes and the precision a run used."""
+    """The device, its name, the number of processes, the precision, and the CPU threads and cores a run used."""
     device = accelerator.device
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
         name = platform.processor() or platform.machine()
     return {"device": device.type, "device_name": name, "num_processes": accelerator.num_processes,
-            "mixed_precision": str(accelerator.mixed_precision), "cpu_count": torch.get_num_threads()}
+            "mixed_precision": str(accelerator.mixed_precision), "cpu_threads": torch.get_num_threads(),
+            "cpu_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()}
 
 
 def versions() -> dict:

@@ -12,16 +12,26 @@ from pathlib import Path
 
 from hf_tl.backbone import Backbone, load_backbone
 from hf_tl.config import DEFAULT_MODEL, ModelArguments
+from hf_tl.config_io import load_config
 from hf_tl.errors import HfTlError
 from hf_tl.run_config import RunConfig
 from hf_tl.run_dir import ADAPTER_DIR, BACKBONE_DIR, CONFIG_FILE, LINEAGE_FILE, RESULTS_FILE, TOKENIZER_DIR
+from hf_tl.strategies import strategy_class
 
 
 def _previous_run(path: str) -> Path:
+    """The finished run ``path`` names, if its strategy allows starting from it.
+
+    Raises:
+        HfTlError: if it is not a finished run, or its strategy cannot be transferred from.
+    """
     run = Path(path).expanduser().resolve()
     if not (run / CONFIG_FILE).is_file() or not (run / RESULTS_FILE).is_file():
         raise HfTlError(f"init_from_run '{path}' is not a finished hf_tl run (no {CONFIG_FILE} and {RESULTS_FILE}); "
                         f"pass the output_dir of a completed run.")
+    trained_by = strategy_class(load_config(run / CONFIG_FILE).strategy.strategy)
+    if not trained_by.transferable:
+        raise HfTlError(f"Run '{run}' {trained_by.transfer_refusal}.")
     return run
 
 
@@ -36,8 +46,6 @@ def resolve_init_from_run(config: RunConfig) -> RunConfig:
     """
     if not config.model.init_from_run:
         return config
-    from hf_tl.config_io import load_config
-
     run = _previous_run(config.model.init_from_run)
     previous = load_config(run / CONFIG_FILE).model
     mine = config.model.model_name_or_path
@@ -59,17 +67,14 @@ def load_init_backbone(args: ModelArguments) -> Backbone:
         The backbone, with the previous run's tokenizer; a LoRA/IA3 adapter is merged into the weights.
 
     Raises:
-        HfTlError: if the run's adapter cannot be merged (prompt and prefix tuning add tokens, not weights).
+        HfTlError: if the run is not a finished run, or its strategy cannot be transferred from.
     """
     run = _previous_run(args.init_from_run)
     weights = run / BACKBONE_DIR
     backbone = load_backbone(args, str(weights) if weights.is_dir() else None, str(run / TOKENIZER_DIR))
-    if (run / ADAPTER_DIR).is_dir():
-        from peft import PeftConfig, PeftModel
+    if (run / ADAPTER_DIR).is_dir():  # its strategy allows the transfer (_previous_run), so the adapter merges
+        from peft import PeftModel
 
-        if PeftConfig.from_pretrained(str(run / ADAPTER_DIR)).is_prompt_learning:
-            raise HfTlError(f"Run '{run}' trained virtual tokens (prompt or prefix tuning), which cannot be merged "
-                            f"into a backbone; transfer from a full, partial, gradual, LoRA or IA3 run instead.")
         backbone.model = PeftModel.from_pretrained(backbone.model, str(run / ADAPTER_DIR)).merge_and_unload()
     return backbone
 

@@ -121,7 +121,7 @@ def run_recipe(argv: list[str], recipe: str = "text_similarity"):
 def train_argv(argv: list[str], task: str = "classification") -> dict:
     """Train in this process, letting an HfTlError through (recipes turn it into exit status 2)."""
     from hf_tl.config_io import parse_args
-    from hf_tl.training import train
+    from hf_tl.runs import train
 
     return train(parse_args(argv, defaults={"task": task}))
 

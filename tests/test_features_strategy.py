@@ -66,7 +66,7 @@ def test_similarity_scores_with_a_regression_head(tiny_bert, tmp_path, head):
 def test_settings_features_cannot_fit_are_refused(tiny_bert, tmp_path, flags, message):
     with pytest.raises(HfTlError, match=message):
         from hf_tl.config_io import parse_args
-        from hf_tl.training import train
+        from hf_tl.runs import train
 
         train(parse_args(tiny_args(tiny_bert, tmp_path / "run", "--strategy", "features", *flags, train=16, dev=8)))
 

@@ -9,9 +9,9 @@ from conftest import MRPC_ARGS, SST2_ARGS, run_recipe, tiny_args, train_argv
 from safetensors.torch import load_file
 
 import hf_tl
+from hf_tl.data.few_shot import contrastive_pairs, few_shot_indices
 from hf_tl.data.loading import read_file, resolve_data_file
 from hf_tl.errors import HfTlError
-from hf_tl.few_shot import contrastive_pairs, few_shot_indices
 from hf_tl.run_dir import RESULTS_FILE
 
 

@@ -8,14 +8,14 @@ from conftest import SST2_ARGS, run_recipe, tiny_args
 from safetensors.torch import load_file
 
 import hf_tl
-from hf_tl.training import loop
+from hf_tl.runs import model_runs
 
 
 @pytest.fixture()
 def capture_start(monkeypatch):
     """Record the model each run is built with, before its strategy is applied and before any step."""
     seen = {}
-    original = loop.build
+    original = model_runs.build
 
     def build(config, *args, **kwargs):
         built = original(config, *args, **kwargs)
@@ -23,7 +23,7 @@ def capture_start(monkeypatch):
         seen["heads"] = list(built.model.heads)
         return built
 
-    monkeypatch.setattr(loop, "build", build)
+    monkeypatch.setattr(model_runs, "build", build)
     return seen
 
 

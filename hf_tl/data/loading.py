@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hf_tl.config import DataArguments
 from hf_tl.errors import HfTlError, hub_is_offline
+
+if TYPE_CHECKING:  # annotations only: the data code sits below the config
+    from hf_tl.config import DataArguments
 
 DATA_DIR_ENV = "HF_TL_DATA_DIR"
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "json"}

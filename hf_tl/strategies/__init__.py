@@ -1,6 +1,22 @@
-"""Transfer strategies, registered by name. Importing this package registers the built-in ones."""
+"""Transfer strategies, registered by name. Importing this package registers the built-in ones (in the order the
+documentation lists them)."""
 
-from hf_tl.strategies import features, gradual, partial, peft_methods, setfit, simple  # noqa: F401  (registration)
-from hf_tl.strategies.base import STRATEGIES, Strategy, get_strategy, register, set_trainable
+# Registration order is the order users see the strategies in: the cheapest transfer first.
+from hf_tl.strategies import zero_shot  # noqa: F401, I001
+from hf_tl.strategies import simple, features, setfit, partial, gradual, peft_methods  # noqa: F401, I001
+from hf_tl.strategies.base import (
+    CHAINED,
+    DEFAULT_STRATEGY,
+    EVALUATED,
+    FITTED,
+    STRATEGIES,
+    TRAINED,
+    Strategy,
+    get_strategy,
+    register,
+    set_trainable,
+    strategy_class,
+)
 
-__all__ = ["STRATEGIES", "Strategy", "get_strategy", "register", "set_trainable"]
+__all__ = ["CHAINED", "DEFAULT_STRATEGY", "EVALUATED", "FITTED", "STRATEGIES", "TRAINED", "Strategy", "get_strategy",
+           "register", "set_trainable", "strategy_class"]

@@ -14,7 +14,7 @@ from torch import nn
 from hf_tl.errors import HfTlError
 from hf_tl.heads import ClassificationHead, RegressionHead
 from hf_tl.layer_select import combine_layers
-from hf_tl.strategies.base import Strategy, freeze_model, refuse_learned_mix, register
+from hf_tl.strategies.base import FITTED, Strategy, freeze_model, refuse_learned_mix, register
 
 
 def make_estimator(kind: str, regression: bool, regularization: float, seed: int):
@@ -78,12 +78,14 @@ def copy_into_head(estimator, head: nn.Module, num_labels: int | None) -> None:
 class Features(Strategy):
     """Feature-based transfer: the backbone is frozen and a scikit-learn linear model is fitted on its features."""
 
+    run_kind = FITTED
     trains_backbone_weights = False
     fixed_features = True
-    fits_heads = True
+    resumable = False
+    resume_refusal = "trains nothing by gradient, so there is nothing to resume; drop --resume_from_checkpoint"
 
     def apply(self, model: nn.Module) -> nn.Module:
-        refuse_learned_mix(model, "strategy 'features' fits a closed-form linear head, which cannot learn layer "
+        refuse_learned_mix(model.layer, "strategy 'features' fits a closed-form linear head, which cannot learn layer "
                                   "weights")
         for name, head in model.heads.items():
             if not isinstance(head, (ClassificationHead, RegressionHead)):

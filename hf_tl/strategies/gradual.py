@@ -15,8 +15,11 @@ from hf_tl.strategies.base import LayerwiseStrategy, register
 class Gradual(LayerwiseStrategy):
     """Stage 0 trains the head; stage k also trains the top ``k * layers_per_stage`` blocks, down to ``num_layers``.
 
-    A new stage starts every epoch (``unfreeze_every: epoch``) or every ``unfreeze_steps`` optimizer steps.
+    A new stage starts every epoch (``unfreeze_every: epoch``), every ``unfreeze_steps`` optimizer steps, or at even
+    intervals over the first half of training (``auto``).
     """
+
+    compare_settings = ("--unfreeze_every", "auto")  # whatever the run's length, every block trains in its 2nd half
 
     def apply(self, model: nn.Module) -> nn.Module:
         blocks_name, num_blocks = self.blocks_of(model)
@@ -25,6 +28,7 @@ class Gradual(LayerwiseStrategy):
             raise HfTlError(f"strategy 'gradual' asks to unfreeze {depth} blocks, but the model has only "
                             f"{num_blocks}; set num_layers to at most {num_blocks}.")
         self._depth, self._num_blocks, self._blocks_name = depth, num_blocks, blocks_name
+        self._total_steps: int | None = None  # set by plan()
         # Everything that will ever train requires grad from the start (see Strategy.before_optimizer_step).
         self.unfreeze_depths(model, set(range(num_blocks - depth, num_blocks + 1)))
         self._depth_of = {f"backbone.{n}": param_depth(n, blocks_name, num_blocks)
@@ -41,7 +45,7 @@ class Gradual(LayerwiseStrategy):
         """Optimizer steps per stage: unfreeze_steps, the auto length once planned, or None (epochs, not planned)."""
         if self.args.unfreeze_every == "steps":
             return self.args.unfreeze_steps
-        if self.args.unfreeze_every == "auto" and getattr(self, "_total_steps", None):
+        if self.args.unfreeze_every == "auto" and self._total_steps:
             # The num_stages - 1 unfreezings share the first half of training; the last stage trains the rest.
             return max(1, self._total_steps // (2 * (self.num_stages() - 1)))
         return None

@@ -13,6 +13,21 @@ from hf_tl.strategies.base import LayerwiseStrategy, register
 class Partial(LayerwiseStrategy):
     """Train the selected blocks, plus the final norm above the blocks when the top block is selected."""
 
+    own_options = ("layers",)
+
+    @classmethod
+    def check_args(cls, args) -> None:
+        super().check_args(args)
+        if args.num_layers is None and args.layers is None:
+            raise HfTlError("strategy 'partial' needs num_layers (top N blocks) or layers (e.g. '4-5').")
+
+    @classmethod
+    def compare_flags(cls, config) -> list[str]:
+        """The top two blocks, unless the config already says how many."""
+        if config.strategy.strategy == cls.name or config.strategy.num_layers is not None:
+            return []
+        return ["--num_layers", "2"]
+
     def selected_blocks(self, model: nn.Module) -> list[int]:
         """The block indices that train (0 = bottom).
 

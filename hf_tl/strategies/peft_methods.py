@@ -32,6 +32,9 @@ MLP_MODULES = {
     "qwen2": ["gate_proj", "up_proj", "down_proj"],
 }
 
+VIRTUAL_TOKENS = ("trained virtual tokens (prompt or prefix tuning), which cannot be merged into a backbone; transfer "
+                  "from a full, partial, gradual, LoRA or IA3 run instead")
+
 
 def lora_targets(model_type: str, include_mlp: bool) -> list[str]:
     """LoRA target modules for an architecture.
@@ -89,6 +92,8 @@ class PeftStrategy(Strategy):
 class Lora(PeftStrategy):
     """LoRA on the attention projections (and the MLP with ``peft_include_mlp``)."""
 
+    compare_settings = ("--learning_rate", "5e-4")  # low-rank updates need a larger step than full fine-tuning
+
     def peft_config(self, model_type: str):
         from peft import LoraConfig, TaskType
 
@@ -115,6 +120,11 @@ class IA3(PeftStrategy):
 class PromptTuning(PeftStrategy):
     """Learned virtual tokens prepended to the input embeddings."""
 
+    # peft drops position ids under prompt tuning, so left padding would shift the real tokens' positions.
+    padding_side = "right"
+    transferable = False
+    transfer_refusal = VIRTUAL_TOKENS
+
     def peft_config(self, model_type: str):
         from peft import PromptTuningConfig, TaskType
 
@@ -125,6 +135,9 @@ class PromptTuning(PeftStrategy):
 @register("prefix_tuning")
 class PrefixTuning(PeftStrategy):
     """Learned key/value prefixes in every attention layer."""
+
+    transferable = False
+    transfer_refusal = VIRTUAL_TOKENS
 
     def peft_config(self, model_type: str):
         from peft import PrefixTuningConfig, TaskType

@@ -1,48 +1,11 @@
-"""The strategies that fix what trains once: zero_shot, frozen, full."""
+"""The strategies that fix what trains once: frozen (feature extraction) and full."""
 
 from __future__ import annotations
 
 from torch import nn
 
 from hf_tl.errors import HfTlError
-from hf_tl.strategies.base import (
-    LayerwiseStrategy,
-    Strategy,
-    freeze_model,
-    refuse_learned_mix,
-    register,
-    set_trainable,
-)
-
-
-@register("zero_shot")
-class ZeroShot(Strategy):
-    """Nothing trains: the pretrained backbone is evaluated as it is.
-
-    Similarity scores pairs by the cosine of their embeddings (a bi-encoder with head_type none); classification
-    gets a head built from the label texts (see :mod:`hf_tl.zero_shot`), or an NLI cross-encoder's entailment
-    (:mod:`hf_tl.nli`, which runs without a TransferModel).
-    """
-
-    trains_backbone_weights = False
-
-    def apply(self, model: nn.Module) -> nn.Module:
-        from hf_tl.zero_shot import check_head
-
-        refuse_learned_mix(model, "layer weighted learns its mix of layers, but strategy 'zero_shot' trains nothing")
-        for name, head in model.heads.items():
-            check_head(name, head, self.args.zero_shot_method)
-        return freeze_model(model)
-
-    def init_heads(self, model: nn.Module, tasks: dict, backbone, model_args) -> None:
-        from hf_tl.zero_shot import init_head, resolve_method
-
-        for name, task in tasks.items():
-            method = resolve_method(self.args.zero_shot_method, task, backbone.is_decoder)
-            init_head(model, name, task, method, backbone, model_args)
-
-    def describe(self) -> str:
-        return f"zero_shot ({self.args.zero_shot_method}): nothing trains; the pretrained model scores as it is"
+from hf_tl.strategies.base import LayerwiseStrategy, Strategy, register, set_trainable
 
 
 @register("frozen")
@@ -51,6 +14,7 @@ class Frozen(Strategy):
 
     trains_backbone_weights = False
     fixed_features = True
+    compare_settings = ("--learning_rate", "1e-3")  # a new head alone needs a larger step than fine-tuning
 
     def apply(self, model: nn.Module) -> nn.Module:
         set_trainable(model.backbone, False)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from hf_tl.config import DataArguments
 from hf_tl.data.validation import check_columns, check_not_empty, check_texts
 from hf_tl.errors import HfTlError
 from hf_tl.metrics import Evaluator
+
+if TYPE_CHECKING:  # annotations only: tasks sit below the config
+    from hf_tl.config import DataArguments
 
 
 class Task:
@@ -46,7 +49,7 @@ class Task:
         Returns:
             The settings a run records in its ``config.yaml``, so prediction needs no data.
         """
-        defaults = DataArguments()
+        defaults = type(data)()
         preset = {**cls.column_defaults, **cls.hub_presets.get(data.dataset_name or "", {})}
         changes = {k: v for k, v in preset.items() if getattr(data, k) == getattr(defaults, k)}
         if not cls.pair and data.text_pair_column is not None:

@@ -6,30 +6,22 @@ config, so predictions come back as names and a label the run never saw is an er
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from torch import nn
 
-from hf_tl.config import DataArguments, StrategyArguments
+from hf_tl.data.labels import label_key
 from hf_tl.errors import HfTlError
 from hf_tl.heads import ClassificationHead
 from hf_tl.metrics import Evaluator
 from hf_tl.tasks.base import Task
 
+if TYPE_CHECKING:  # annotations only: tasks sit below the config
+    from hf_tl.config import DataArguments, StrategyArguments
+
 MAX_AUTO_LABELS = 100  # more distinct values than this in a label column is a mixed-up column mapping
-
-
-def label_key(value) -> str | None:
-    """Normalise a raw label to its name: ``1``, ``1.0`` and ``'1'`` all become ``'1'``; missing -> None."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 def _label_names_from(dataset, column: str) -> list[str]:
@@ -83,6 +75,19 @@ class ClassificationTask(Task):
         if not self.data.label_names:
             raise HfTlError("The label names are not known yet; resolve the data settings first.")
         return self.data.label_names
+
+    def label_texts(self) -> list[str]:
+        """The text that stands for each label (zero-shot): ``label_descriptions``, else the label names.
+
+        Raises:
+            HfTlError: when the number of descriptions is not the number of labels.
+        """
+        names = self.label_names
+        texts = self.data.label_descriptions or names
+        if len(texts) != len(names):
+            raise HfTlError(f"label_descriptions has {len(texts)} entries for the {len(names)} labels "
+                            f"({', '.join(names)}); give one per label, in that order.")
+        return list(texts)
 
     def label_id(self, value) -> int | None:
         """The id of a raw label: by name, else an integer index into the names; None if unknown."""

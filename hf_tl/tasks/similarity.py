@@ -5,14 +5,18 @@ Gold scores are scaled to [0, 1] for training; predictions are scaled back to th
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch import nn
 
-from hf_tl.config import StrategyArguments
 from hf_tl.data.collate import PAIR_SUFFIX
 from hf_tl.data.validation import check_scores
 from hf_tl.heads import CosineHead, RegressionHead
 from hf_tl.metrics import Evaluator
 from hf_tl.tasks.base import Task
+
+if TYPE_CHECKING:  # annotations only: tasks sit below the config
+    from hf_tl.config import StrategyArguments
 
 
 class SimilarityTask(Task):

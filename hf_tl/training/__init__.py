@@ -1,5 +1,1 @@
-"""The Accelerate training loop and its helpers."""
-
-from hf_tl.training.loop import train
-
-__all__ = ["train"]
+"""The optimizer loop and what it needs: the Accelerator, data loaders, evaluation, checkpoints' state, export."""

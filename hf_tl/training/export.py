@@ -43,36 +43,3 @@ def export_run(accelerator, model, strategy, tokenizer, run_dir: Path, prepared:
         save_heads(unwrapped.heads, run_dir, state)
         tokenizer.save_pretrained(str(run_dir / TOKENIZER_DIR))
     accelerator.wait_for_everyone()
-
-
-def write_run_record(config, run_dir: Path, report: dict) -> None:
-    """Write what a run is before it trains (main process only): ``config.yaml``, ``lineage.json`` and the
-    trainable-parameter report."""
-    from hf_tl.config_io import write_yaml
-    from hf_tl.report import format_report
-    from hf_tl.run_dir import CONFIG_FILE, LINEAGE_FILE, REPORT_FILE, write_json
-    from hf_tl.transfer import lineage
-
-    write_yaml(config, run_dir / CONFIG_FILE)
-    write_json(run_dir / LINEAGE_FILE, lineage(config, run_dir))
-    write_json(run_dir / f"{REPORT_FILE}.json", report)
-    (run_dir / f"{REPORT_FILE}.txt").write_text(format_report(report) + "\n")
-
-
-def finish_run(accelerator, config, run_dir: Path, results: dict, info: dict) -> None:
-    """Write what a run ended with (main process only): ``training_info.json``, ``eval_results.json`` (its presence
-    marks a finished run), the model card; then push it when asked.
-
-    Raises:
-        HfTlError: when the push fails (the run directory is complete by then).
-    """
-    from hf_tl.hub import push_folder
-    from hf_tl.model_card import write_model_card
-    from hf_tl.run_dir import INFO_FILE, RESULTS_FILE, write_json
-
-    write_json(run_dir / INFO_FILE, info)
-    write_json(run_dir / RESULTS_FILE, results)
-    write_model_card(run_dir)
-    t = config.train
-    if t.push_to_hub:
-        accelerator.print(f"Pushed to {push_folder(run_dir, t.hub_model_id, private=t.hub_private)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import replace
 
 import torch
@@ -16,6 +17,7 @@ from accelerate.utils import (
 from torch.utils.data import DataLoader
 
 from hf_tl.data import PaddingCollator, load_raw_splits
+from hf_tl.data.few_shot import few_shot_indices
 from hf_tl.data.length_grouping import LengthGroupedSampler, example_lengths
 from hf_tl.errors import HfTlError
 from hf_tl.feature_cache import (
@@ -27,16 +29,38 @@ from hf_tl.feature_cache import (
     model_fingerprint,
     tokenizer_fingerprint,
 )
-from hf_tl.few_shot import few_shot_indices
 from hf_tl.run_config import RunConfig
 from hf_tl.tasks import TASKS
 from hf_tl.transfer import resolve_init_from_run
 
 
+def cpu_threads(requested: int | None) -> int:
+    """The CPU threads this process should use: ``requested``, else its share of this machine's cores.
+
+    ``accelerate launch`` on a machine without a GPU sets ``OMP_NUM_THREADS=1`` for every process unless told
+    otherwise, which would train one process on one core of many; hf_tl gives each process an equal share of the
+    cores available to it instead. A user's own ``OMP_NUM_THREADS`` above 1 is kept (1 cannot be told from the
+    launcher's default: say ``cpu_threads 1`` for that).
+    """
+    if requested:
+        return requested
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    if omp.isdigit() and int(omp) > 1:
+        return int(omp)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    local_processes = int(os.environ.get("LOCAL_WORLD_SIZE", 1))  # processes of this run on this machine
+    return max(1, cores // max(1, local_processes))
+
+
 def make_accelerator(config: RunConfig, project_dir: str) -> Accelerator:
-    """Create the Accelerator: precision, accumulation, trackers, and a seedable sampler for exact resumes."""
-    import torch
+    """Create the Accelerator: precision, accumulation, trackers, and a seedable sampler for exact resumes.
+
+    Without a GPU, the process's CPU threads are set first (see :func:`cpu_threads`).
+    """
     from accelerate.state import AcceleratorState
+
+    if not torch.cuda.is_available():
+        torch.set_num_threads(cpu_threads(config.train.cpu_threads))
 
     # Accelerate keeps its settings in a process-wide singleton; a second run in the same Python process (a
     # notebook, a comparison loop) may ask for another precision or accumulation, so start from a clean state.

@@ -1,7 +1,7 @@
-"""Zero-shot classification heads, built from the label texts instead of trained.
+"""The ``zero_shot`` strategy: nothing trains; the pretrained model scores as it is.
 
-Both methods write an ordinary linear classification head, so a zero-shot run saves, reloads and predicts like
-any other run:
+Similarity scores pairs by the cosine of their embeddings (a bi-encoder with head_type none). Classification gets a
+head built from the label texts, so a zero-shot run saves, reloads and predicts like any other run:
 
 - ``label_description``: each row of the head is the normalised embedding of a label's description. The text's
   logits are then its dot products with them, which rank the labels exactly as their cosine similarities do (the
@@ -9,6 +9,8 @@ any other run:
 - ``label_likelihood``: each row is the decoder's output embedding of the label word's first token. With the
   hidden state of the prompt's last token as the feature, the logits are the decoder's next-token logits of the
   label words, so their softmax compares the likelihoods of the label words after the prompt.
+- ``nli``: an NLI cross-encoder's entailment of a hypothesis per label; that checkpoint's own classifier scores, so
+  the run is of its own kind (``hf_tl.runs.nli``) and builds no backbone + head.
 """
 
 from __future__ import annotations
@@ -20,9 +22,51 @@ from hf_tl.backbone import Backbone, _load_error, resolve_checkpoint
 from hf_tl.errors import HfTlError
 from hf_tl.heads import ClassificationHead, CosineHead
 from hf_tl.layer_select import MixedHead
+from hf_tl.strategies.base import EVALUATED, Strategy, freeze_model, refuse_learned_mix, register
 from hf_tl.tasks import Task
 from hf_tl.tasks.classification import ClassificationTask
 from hf_tl.tasks.similarity import SimilarityTask
+
+NLI = "nli"  # the run kind of zero_shot_method nli (hf_tl.runs.nli)
+
+
+@register("zero_shot")
+class ZeroShot(Strategy):
+    """Nothing trains: the pretrained backbone is evaluated as it is (see the module docstring)."""
+
+    learns = False
+    multitask = False
+    trains_backbone_weights = False
+    resumable = False
+    resume_refusal = "trains nothing, so there is nothing to resume; drop --resume_from_checkpoint"
+
+    @property
+    def run_kind(self) -> str:
+        return NLI if self.args.zero_shot_method == "nli" else EVALUATED
+
+    @classmethod
+    def compare_flags(cls, config) -> list[str]:
+        """A similarity comparison scores zero-shot as a bi-encoder by cosine (the other strategies' configs are
+        usually cross-encoders)."""
+        if config.strategy.strategy == cls.name:
+            return []
+        similarity = all(d.task == "similarity" for d in config.task_data().values())
+        return ["--architecture", "bi_encoder", "--head_type", "none"] if similarity else []
+
+    def apply(self, model: nn.Module) -> nn.Module:
+        refuse_learned_mix(model.layer, "layer weighted learns its mix of layers, but strategy 'zero_shot' trains "
+                                        "nothing")
+        for name, head in model.heads.items():
+            check_head(name, head, self.args.zero_shot_method)
+        return freeze_model(model)
+
+    def init_heads(self, model: nn.Module, tasks: dict, backbone, model_args) -> None:
+        for name, task in tasks.items():
+            method = resolve_method(self.args.zero_shot_method, task, backbone.is_decoder)
+            init_head(model, name, task, method, backbone, model_args)
+
+    def describe(self) -> str:
+        return f"zero_shot ({self.args.zero_shot_method}): nothing trains; the pretrained model scores as it is"
 
 
 def resolve_method(method: str, task: Task, is_decoder: bool) -> str:
@@ -43,20 +87,6 @@ def resolve_method(method: str, task: Task, is_decoder: bool) -> str:
     if method == "auto":
         return "label_likelihood" if is_decoder else "label_description"
     return method
-
-
-def label_texts(task: ClassificationTask) -> list[str]:
-    """The text that stands for each label: ``label_descriptions``, else the label names.
-
-    Raises:
-        HfTlError: when the number of descriptions is not the number of labels.
-    """
-    names = task.label_names
-    texts = task.data.label_descriptions or names
-    if len(texts) != len(names):
-        raise HfTlError(f"label_descriptions has {len(texts)} entries for the {len(names)} labels "
-                        f"({', '.join(names)}); give one per label, in that order.")
-    return list(texts)
 
 
 def check_head(name: str, head: nn.Module, method: str) -> None:
@@ -157,7 +187,7 @@ def init_head(model, name: str, task: Task, method: str, backbone: Backbone, mod
     if method == "cosine":
         return
     head = _linear(model.heads[name])
-    words = label_texts(task)
+    words = task.label_texts()
     if method == "label_description":
         if task.pair:
             raise HfTlError(f"zero_shot_method label_description compares one text with each label's "
