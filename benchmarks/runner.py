@@ -11,8 +11,13 @@ from hf_tl.process import run_measured
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_process(cmd: list[str], name: str) -> tuple[float, int]:
+def run_process(cmd: list[str], name: str, env: dict | None = None) -> tuple[float, int]:
     """Run a command in a child process and measure it.
+
+    Args:
+        cmd: The command.
+        name: What it is, for the failure message.
+        env: The child's environment (default: this process's).
 
     Returns:
         ``(wall seconds, peak RSS in MiB)`` of the child.
@@ -20,7 +25,7 @@ def run_process(cmd: list[str], name: str) -> tuple[float, int]:
     Raises:
         SystemExit: with the end of its log, if it fails.
     """
-    status, log, wall, rss = run_measured(cmd)
+    status, log, wall, rss = run_measured(cmd, env)
     if status != 0:
         raise SystemExit(f"{name} failed:\n{log[-3000:]}")
     return wall, rss

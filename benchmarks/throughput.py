@@ -3,18 +3,27 @@
     HF_TL_DATA_DIR=../shared/data python benchmarks/throughput.py --output_root /tmp/throughput
     # on a GPU: random-weight BERT-base or GPT-2-small sized models in bf16, with model FLOPs utilisation
     python benchmarks/throughput.py --output_root /tmp/tp_gpu --model bert-base --bf16 --steps 300 --batch_size 64
+    # the README's main command (accelerate launch) against python recipes/..., whole processes, alternating
+    HF_TL_DATA_DIR=../shared/data python benchmarks/throughput.py --output_root /tmp/tp_launch --steps 40 \
+        --runs hf_tl hf_tl_launch --repeats 3
 
 Every run trains the cross-encoder regression of STS-B train (full fine-tuning, AdamW, lr 2e-5, max length 128)
 for --steps optimizer steps of --batch_size pairs, in its own child process (so peak memory is that run's alone):
-  hf_tl             the text-similarity recipe (random batches, dynamic padding)
+  hf_tl             the text-similarity recipe as `python recipes/text_similarity.py` (dynamic padding; length
+                    grouping is the recipe's default)
+  hf_tl_random      the same with random batches (--group_by_length false)
+  hf_tl_launch      the same recipe under `accelerate launch` with no launch flags and OMP_NUM_THREADS unset, as
+                    the README's main command runs it (Accelerate then sets one thread per process on a CPU)
   hf_tl_grouped     + group_by_length (batches of similar length, shuffled)
   hf_tl_grouped_pad8  + pad_to_multiple_of 8
   trainer_run_glue  HF Trainer as run_glue.py configures it by default: every pair padded to 128 tokens
   trainer_best      HF Trainer at its best: dynamic padding (DataCollatorWithPadding) and group_by_length
-Throughput is measured over the training steps only (from the first step to the last; start-up, evaluation and
-saving excluded) for all runs alike: hf_tl reports it in eval_results.json, the Trainer runs are timed by a
-callback from on_train_begin to on_train_end. Tokens/s counts real (unpadded) tokens. Then peak memory per
-strategy: hf_tl full, lora and frozen (CPU RSS; GPU max allocated when on a GPU). Writes OUTPUT_ROOT/results.json.
+With --repeats N every run is repeated N times, the runs alternating (a, b, a, b, ...), and the medians are reported:
+whole-process wall time (what the user waits for) and training samples/s. Throughput is measured over the training
+steps only (from the first step to the last; start-up, evaluation and saving excluded) for all runs alike: hf_tl
+reports it in eval_results.json, the Trainer runs are timed by a callback from on_train_begin to on_train_end.
+Tokens/s counts real (unpadded) tokens. Then peak memory per strategy: hf_tl full, lora and frozen (CPU RSS; GPU
+max allocated when on a GPU). Writes OUTPUT_ROOT/results.json.
 """
 
 from __future__ import annotations
@@ -57,18 +66,22 @@ def model_path(name: str, root: Path) -> str:
     return str(path)
 
 
-def hf_tl_run(name: str, model: str, out: Path, args, extra: list[str]) -> dict:
-    cmd = [sys.executable, str(ROOT / "recipes" / "text_similarity.py"), "--config",
+def hf_tl_run(name: str, model: str, out: Path, args, extra: list[str], launch: bool = False) -> dict:
+    launcher = [sys.executable, "-m", "accelerate.commands.launch"] if launch else [sys.executable]
+    cmd = [*launcher, str(ROOT / "recipes" / "text_similarity.py"), "--config",
            str(ROOT / "recipes" / "configs" / "stsb_full.yaml"), "--model_name_or_path", model,
            "--output_dir", str(out), "--overwrite_output_dir", "true", "--max_steps", str(args.steps),
            "--per_device_train_batch_size", str(args.batch_size), "--max_eval_samples", "64",
            "--eval_strategy", "steps", "--eval_steps", str(10 ** 9), "--logging_steps", "50",
            "--mixed_precision", "bf16" if args.bf16 else "no", *extra]
-    wall, rss = run_process(cmd, name)
+    # The README's command: whatever thread setting the launcher picks, not one inherited from this shell.
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"} if launch else None
+    wall, rss = run_process(cmd, name, env=env)
     r = json.loads((out / "eval_results.json").read_text())
+    hardware = json.loads((out / "training_info.json").read_text()).get("hardware", {})
     return {"run": name, "wall_s": wall, "peak_rss_mib": rss, "samples_per_s": r.get("train_samples_per_second"),
             "tokens_per_s": r.get("train_tokens_per_second"), "peak_gpu_mib": r.get("peak_gpu_memory_mib"),
-            "dev_spearmanr": r.get("eval_spearmanr")}
+            "dev_spearmanr": r.get("eval_spearmanr"), "cpu_threads": hardware.get("cpu_threads")}
 
 
 def trainer_child(mode: str, model: str, out: Path, steps: int, batch_size: int, bf16: bool) -> None:
@@ -168,6 +181,7 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
     parser.add_argument("--runs", nargs="+", default=["hf_tl", "hf_tl_grouped", "hf_tl_grouped_pad8",
                                                       "trainer_run_glue", "trainer_best", "memory"])
+    parser.add_argument("--repeats", type=int, default=1, help="Run each N times, alternating; report medians.")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--model_path", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -175,21 +189,30 @@ def main() -> None:
         return trainer_child(args.child, args.model_path, args.output_root, args.steps, args.batch_size, args.bf16)
     args.output_root.mkdir(parents=True, exist_ok=True)
     model = model_path(args.model, args.output_root)
-    hf_tl_flags = {"hf_tl": [], "hf_tl_grouped": ["--group_by_length", "true"],
+    hf_tl_flags = {"hf_tl": [], "hf_tl_launch": [], "hf_tl_random": ["--group_by_length", "false"],
+                   "hf_tl_grouped": ["--group_by_length", "true"],
                    "hf_tl_grouped_pad8": ["--group_by_length", "true", "--pad_to_multiple_of", "8"]}
-    rows = []
-    for name in args.runs:
-        if name in hf_tl_flags:
-            rows.append(hf_tl_run(name, model, args.output_root / name, args, hf_tl_flags[name]))
-        elif name.startswith("trainer"):
-            rows.append(trainer_run(name, model, args.output_root / name, args))
-        print(json.dumps(rows[-1]) if rows and name != "memory" else "", flush=True)
+    tries: dict[str, list[dict]] = {}
+    for attempt in range(args.repeats):  # alternating, so a slow spell of the machine hits every run alike
+        for name in args.runs:
+            if name in hf_tl_flags:
+                row = hf_tl_run(name, model, args.output_root / name, args, hf_tl_flags[name],
+                                launch=name == "hf_tl_launch")
+            elif name.startswith("trainer"):
+                row = trainer_run(name, model, args.output_root / name, args)
+            else:
+                continue
+            tries.setdefault(name, []).append(row)
+            print(json.dumps({"attempt": attempt + 1, **row}), flush=True)
+    rows = [median_row(name, attempts) for name, attempts in tries.items()]
     by_name = {r["run"]: r for r in rows}
     for r in rows:
         r["mfu"] = mfu(r, model)
         for base in ("trainer_run_glue", "trainer_best"):
             if base in by_name and r.get("samples_per_s"):
                 r[f"x_{base}"] = round(r["samples_per_s"] / by_name[base]["samples_per_s"], 2)
+        if "hf_tl" in by_name and r["run"] == "hf_tl_launch":  # > 1: the launched command takes longer
+            r["wall_x_python"] = round(r["wall_s"] / by_name["hf_tl"]["wall_s"], 3)
     memory = []
     if "memory" in args.runs:
         for strategy, extra in (("full", []), ("lora", ["--strategy", "lora", "--learning_rate", "5e-4"]),
@@ -198,9 +221,21 @@ def main() -> None:
                             ["--group_by_length", "true", *extra])
             memory.append({"strategy": strategy, **row})
     result = {"model": args.model, "steps": args.steps, "batch_size": args.batch_size, "bf16": args.bf16,
-              "machine": machine(), "runs": rows, "memory": memory}
+              "repeats": args.repeats, "machine": machine(), "runs": rows, "attempts": tries, "memory": memory}
     (args.output_root / "results.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
+
+
+def median_row(name: str, attempts: list[dict]) -> dict:
+    """One run's row: the median of every figure over its attempts."""
+    import statistics
+
+    row = {"run": name, "attempts": len(attempts)}
+    for key in attempts[0]:
+        values = [a[key] for a in attempts if isinstance(a.get(key), (int, float))]
+        if key != "run" and values:
+            row[key] = statistics.median(values)
+    return row
 
 
 def machine() -> str:

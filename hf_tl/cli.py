@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from hf_tl.errors import HfTlError, exit_on_user_error
+from hf_tl.errors import HfTlError, exit_on_user_error, suggest
+from hf_tl.flags import ArgumentParser
 
 
 def _trainable(argv: list[str]) -> None:
     from hf_tl.config_io import parse_args
     from hf_tl.dry_run import describe_config
 
-    print(describe_config(parse_args(argv)))
+    print(describe_config(parse_args(argv, prog="hf-tl trainable", description="Print what a config would train "
+                                     "(parameters, blocks, head), without training: hf-tl trainable FILE.yaml.")))
 
 
 def _train(argv: list[str]) -> None:
     from hf_tl.config_io import parse_args
-    from hf_tl.runs import train
 
-    config = parse_args(argv)
+    config = parse_args(argv, prog="hf-tl train", description="Train a run from a YAML config and/or flags; the run "
+                        "directory (output_dir) can be loaded back for prediction.")
     if config.train.dry_run:
         _trainable(argv)
         return
+    from hf_tl.runs import train  # once the flags are read: --help does not wait for the training libraries
+
     train(config)
 
 
@@ -31,16 +34,29 @@ def _predict(argv: list[str]) -> None:
     from hf_tl.predict import load_run
     from hf_tl.predict_io import predict_rows, read_rows, write_rows
 
-    parser = argparse.ArgumentParser(prog="hf-tl predict", description="Predict for rows of a CSV/JSONL file with a "
-                                     "run; rows that carry the label column are scored against it too.")
-    parser.add_argument("--run", required=True, help="A finished run directory.")
-    parser.add_argument("--input", required=True, help="CSV/TSV (with header) or JSONL file of rows.")
-    parser.add_argument("--output", required=True, help="Where to write the rows with a 'prediction' column.")
+    parser = ArgumentParser(prog="hf-tl predict", description="Predict for rows of a CSV/TSV/JSONL file with a "
+                            "run; rows that carry the label column are scored against it too.")
+    parser.add_argument("--run", required=True, metavar="DIR", help="A finished run directory.")
+    parser.add_argument("--input", required=True, metavar="FILE",
+                        help="CSV/TSV (with a header row, or headerless with column names) or JSONL file of rows.")
+    parser.add_argument("--output", required=True, metavar="FILE",
+                        help="Where to write the rows with a 'prediction' column (.csv, .tsv or .jsonl).")
     parser.add_argument("--task", default=None, help="The task to predict (needed for a multi-task run).")
-    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--column_names", default=None, metavar="A,B,C",
+                        help="Names of the columns of a headerless CSV/TSV, e.g. sentence1,sentence2,score "
+                             "(default: the column_names the run trained with; a header row is recognised and "
+                             "skipped).")
+    parser.add_argument("--batch_size", type=int, default=64, help="Inputs per forward pass.")
     args = parser.parse_args(argv)
+    if args.column_names and Path(args.input).suffix.lower() not in (".csv", ".tsv"):
+        raise HfTlError(f"--column_names names the columns of a headerless .csv/.tsv file; '{args.input}' is not "
+                        f"one, so drop --column_names.")
     run = load_run(args.run)
-    rows, metrics = predict_rows(run, read_rows(args.input), args.task, args.batch_size, source=args.input)
+    name, spec = run.task(args.task)
+    # Without the flag, read the file as the run's training files were read ('' = the file has a header row).
+    names = spec.data.column_names if args.column_names is None else args.column_names
+    rows = read_rows(args.input, [c.strip() for c in names.split(",")] if names else None)
+    rows, metrics = predict_rows(run, rows, name, args.batch_size, source=args.input)
     write_rows(args.output, rows)
     print(f"Wrote {len(rows)} predictions to {args.output}")
     if metrics:
@@ -48,31 +64,51 @@ def _predict(argv: list[str]) -> None:
 
 
 def _embed(argv: list[str]) -> None:
-    from transformers import HfArgumentParser
-
     from hf_tl.config import ModelArguments
     from hf_tl.embed import EmbedArguments, embed_file
+    from hf_tl.flags import dataclass_parser
+    from hf_tl.run_config import unknown_option
 
-    parser = HfArgumentParser((ModelArguments, EmbedArguments), prog="hf-tl embed", allow_abbrev=False,
+    parser = dataclass_parser((ModelArguments, EmbedArguments), prog="hf-tl embed",
+                              usage="%(prog)s --input FILE --output OUT.parquet|OUT.npy [--model_name_or_path M | "
+                                    "--run DIR] [--OPTION VALUE ...]",
                               description="Write a backbone's embeddings of a file's texts to Parquet or NumPy.")
-    model_args, args = parser.parse_args_into_dataclasses(argv)
+    model_args, args, remaining = parser.parse_args_into_dataclasses(argv, return_remaining_strings=True)
+    if remaining:
+        raise HfTlError(unknown_option(remaining[0], [f"--{a.dest}" for a in parser._actions], flag=True))
     out = embed_file(model_args, args)
     print(f"Wrote embeddings of {args.input} to {out}")
 
 
 def _compare(argv: list[str]) -> None:
-    from hf_tl.compare import compare
+    from hf_tl.compare import DEFAULT_EVAL_POINTS, compare, redraw
 
-    parser = argparse.ArgumentParser(prog="hf-tl compare", description="Run several strategies x seeds on one "
+    parser = ArgumentParser(prog="hf-tl compare", description="Run several strategies x seeds on one "
                                      "config and write a comparison folder (table, charts, runs).")
-    parser.add_argument("config", help="The recipe config (YAML) every run starts from.")
-    parser.add_argument("--strategies", required=True, help="Comma-separated, e.g. zero_shot,frozen,full,lora.")
+    parser.add_argument("config", nargs="?", help="The recipe config (YAML) every run starts from.")
+    parser.add_argument("--strategies", help="Comma-separated, e.g. zero_shot,frozen,full,lora.")
     parser.add_argument("--seeds", type=int, default=3, help="Seeds per strategy (the config's seed and on).")
     parser.add_argument("--output_dir", default=None, help="The comparison folder (default: runs/compare_CONFIG).")
+    parser.add_argument("--eval_points", type=int, default=DEFAULT_EVAL_POINTS,
+                        help="Evaluations per trained run, for its learning curve (0: the config's own schedule; "
+                             "--eval_strategy or --eval_steps given as overrides win).")
+    parser.add_argument("--redraw", metavar="FOLDER", default=None,
+                        help="Rebuild the tables and charts of a comparison folder (or its JSON) from its recorded "
+                             "numbers, training nothing; CONFIG, if given, tells architectures the JSON lacks.")
     args, overrides = parser.parse_known_args(argv)  # the rest: --key value flags for every run
+    if args.redraw:
+        if overrides or args.strategies:
+            raise HfTlError(f"--redraw trains nothing and takes no --strategies or run flags; drop "
+                            f"{' '.join(overrides) or '--strategies'}.")
+        folder = redraw(args.redraw, args.config)
+        print((folder / "table.md").read_text())
+        print(f"Tables and charts redrawn in {folder}")
+        return
+    if not args.config or not args.strategies:
+        raise HfTlError("hf-tl compare needs a CONFIG and --strategies (or --redraw FOLDER to redraw a comparison).")
     output = args.output_dir or f"runs/compare_{Path(args.config).stem}"
     folder = compare(args.config, [s.strip() for s in args.strategies.split(",") if s.strip()], args.seeds, output,
-                     overrides)
+                     overrides, eval_points=args.eval_points)
     print((folder / "table.md").read_text())
     print(f"Comparison written to {folder}")
 
@@ -80,7 +116,7 @@ def _compare(argv: list[str]) -> None:
 def _push(argv: list[str]) -> None:
     from hf_tl.hub import push_folder
 
-    parser = argparse.ArgumentParser(prog="hf-tl push", description="Upload a finished run directory or a comparison "
+    parser = ArgumentParser(prog="hf-tl push", description="Upload a finished run directory or a comparison "
                                      "folder to the Hub (token: HF_TOKEN or huggingface-cli login).")
     parser.add_argument("folder", help="A run directory or a comparison folder.")
     parser.add_argument("repo_id", help="The Hub repo, e.g. user/name (created if missing).")
@@ -103,11 +139,13 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``hf-tl`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
+    if argv and argv[0] not in COMMANDS and argv[0] not in ("-h", "--help"):
+        raise HfTlError(f"Unknown command '{argv[0]}'; choose one of {', '.join(COMMANDS)} (hf-tl --help lists "
+                        f"them)." + suggest(argv[0], COMMANDS))
+    if not argv or argv[0] in ("-h", "--help"):
         lines = [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
-        print("usage: hf-tl COMMAND [ARGS]\n\ncommands:\n" + "\n".join(lines))
-        if argv and argv[0] not in ("-h", "--help"):
-            raise HfTlError(f"Unknown command '{argv[0]}'; choose one of {', '.join(COMMANDS)}.")
+        print("usage: hf-tl COMMAND [ARGS]\n\ncommands:\n" + "\n".join(lines)
+              + "\n\nhf-tl COMMAND --help shows the options of one command.")
         return
     command, rest = argv[0], argv[1:]
     if command == "trainable" and rest and not rest[0].startswith("-"):

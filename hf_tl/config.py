@@ -10,39 +10,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from hf_tl.choices import (
+    ARCHITECTURES,
+    DTYPES,
+    EVAL_STRATEGIES,
+    HEAD_TYPES,
+    PADDING_SIDES,
+    POOLING_CHOICES,
+    PRECISIONS,
+    SAMPLING_SCHEMES,
+    SKLEARN_HEADS,
+    STAGE_UNITS,
+    TASK_TYPES,
+    TRACKERS,
+    ZERO_SHOT_METHODS,
+    check_choice,
+    check_positive,
+)
 from hf_tl.errors import HfTlError
 from hf_tl.layer_select import LAYER_CHOICES
 from hf_tl.strategies import DEFAULT_STRATEGY, STRATEGIES, strategy_class
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-POOLING_CHOICES = ("auto", "cls", "mean", "last")
-PADDING_SIDES = ("auto", "left", "right")
-DTYPES = ("float32", "bfloat16", "float16")
-ARCHITECTURES = ("cross_encoder", "bi_encoder")
-HEAD_TYPES = ("linear", "mlp", "none")
-STAGE_UNITS = ("epoch", "steps", "auto")
-PRECISIONS = ("no", "fp16", "bf16")
-EVAL_STRATEGIES = ("epoch", "steps")
-TRACKERS = ("none", "tensorboard", "wandb", "mlflow", "all")
-TASK_TYPES = ("similarity", "pair_classification", "classification")
-SAMPLING_SCHEMES = ("proportional", "equal", "temperature")
-SKLEARN_HEADS = ("logistic", "ridge", "linear_svm")
-ZERO_SHOT_METHODS = ("auto", "cosine", "label_description", "label_likelihood", "nli")
-
-
-def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise HfTlError(f"{name} must be one of {', '.join(choices)}, got '{value}'.")
-
-
-def _check_positive(name: str, value: float, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        raise HfTlError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}.")
-
-
 @dataclass
 class ModelArguments:
     """Which backbone to load and how to turn its hidden states into one vector."""
+
+    _argument_group_name = "model"  # the section of --help (HfArgumentParser)
 
     model_name_or_path: str = field(
         default=DEFAULT_MODEL,
@@ -56,18 +50,24 @@ class ModelArguments:
     )
     pooling: str = field(
         default="auto",
-        metadata={"help": "cls, mean or last (last non-padding token); auto = mean for encoders, last for decoders."},
+        metadata={"choices": POOLING_CHOICES,
+                  "help": "cls, mean or last (last non-padding token); auto = mean for encoders, last for decoders."},
     )
     layer: str = field(
         default="last",
-        metadata={"help": "Hidden layers that make the features: last, second_to_last, mean_last4, concat_last4, or "
+        metadata={"choices": LAYER_CHOICES,
+                  "help": "Hidden layers that make the features: last, second_to_last, mean_last4, concat_last4, or "
                           "weighted (a learned mix of all layers, one per task head)."},
     )
     padding_side: str = field(
-        default="auto", metadata={"help": "left or right; auto keeps right padding (pooling handles either)."}
+        default="auto",
+        metadata={"choices": PADDING_SIDES, "help": "left or right; auto keeps right padding (pooling handles "
+                                                    "either)."},
     )
     max_length: int = field(default=128, metadata={"help": "Maximum tokens per text (or per pair)."})
-    torch_dtype: str = field(default="float32", metadata={"help": "Weights dtype: float32, bfloat16 or float16."})
+    torch_dtype: str = field(
+        default="float32", metadata={"choices": DTYPES, "help": "Weights dtype: float32, bfloat16 or float16."}
+    )
     init_from_run: Optional[str] = field(
         default=None,
         metadata={"help": "Start from the backbone of a finished hf_tl run (task-to-task transfer); its head is "
@@ -75,31 +75,41 @@ class ModelArguments:
     )
 
     def __post_init__(self):
-        _check_choice("pooling", self.pooling, POOLING_CHOICES)
-        _check_choice("layer", self.layer, LAYER_CHOICES)
-        _check_choice("padding_side", self.padding_side, PADDING_SIDES)
-        _check_choice("torch_dtype", self.torch_dtype, DTYPES)
-        _check_positive("max_length", self.max_length)
+        check_choice("pooling", self.pooling, POOLING_CHOICES)
+        check_choice("layer", self.layer, LAYER_CHOICES)
+        check_choice("padding_side", self.padding_side, PADDING_SIDES)
+        check_choice("torch_dtype", self.torch_dtype, DTYPES)
+        check_positive("max_length", self.max_length)
 
 
 @dataclass
 class DataArguments:
     """Where the task's data comes from and which columns hold what."""
 
+    _argument_group_name = "data"  # the section of --help (HfArgumentParser)
+
     task: str = field(
         default="similarity",
-        metadata={"help": "similarity (pair -> score), pair_classification (pair -> label, e.g. paraphrase) or "
+        metadata={"choices": TASK_TYPES,
+                  "help": "similarity (pair -> score), pair_classification (pair -> label, e.g. paraphrase) or "
                           "classification (one text -> label, e.g. sentiment)."},
     )
     architecture: str = field(
         default="cross_encoder",
-        metadata={"help": "similarity: cross_encoder (pair -> regression head) or bi_encoder (cosine of two "
+        metadata={"choices": ARCHITECTURES,
+                  "help": "similarity: cross_encoder (pair -> regression head) or bi_encoder (cosine of two "
                           "embeddings)."},
     )
     dataset_name: Optional[str] = field(
         default=None, metadata={"help": "Hub dataset id, e.g. sentence-transformers/stsb or glue (with config)."}
     )
     dataset_config_name: Optional[str] = field(default=None, metadata={"help": "Hub dataset config, e.g. mrpc."})
+    fallback_dataset_name: Optional[str] = field(
+        default=None,
+        metadata={"help": "Hub copy of the local files: read it when no data folder is set (data_dir and "
+                          "HF_TL_DATA_DIR unset) and the relative train/validation files are not found (the run says "
+                          "so), e.g. sentence-transformers/stsb."},
+    )
     data_dir: Optional[str] = field(
         default=None,
         metadata={"help": "Folder that relative train/validation file paths are read from (env HF_TL_DATA_DIR)."},
@@ -149,8 +159,8 @@ class DataArguments:
     max_eval_samples: Optional[int] = field(default=None, metadata={"help": "Use only the first N dev rows."})
 
     def __post_init__(self):
-        _check_choice("task", self.task, TASK_TYPES)
-        _check_choice("architecture", self.architecture, ARCHITECTURES)
+        check_choice("task", self.task, TASK_TYPES)
+        check_choice("architecture", self.architecture, ARCHITECTURES)
         if self.architecture == "bi_encoder" and self.task != "similarity":
             raise HfTlError(f"architecture bi_encoder is for task similarity; task {self.task} uses cross_encoder.")
         if self.label_names is not None:
@@ -175,20 +185,24 @@ class DataArguments:
         for name in ("max_train_samples", "max_eval_samples", "few_shot_k"):
             value = getattr(self, name)
             if value is not None:
-                _check_positive(name, value)
+                check_positive(name, value)
 
 
 @dataclass
 class StrategyArguments:
     """What trains, and when. One setting that means the same for BERT and GPT backbones."""
 
+    _argument_group_name = "strategy"  # the section of --help (HfArgumentParser)
+
     strategy: str = field(
         default=DEFAULT_STRATEGY,
-        metadata={"help": f"What trains, and when: {', '.join(STRATEGIES)} (see the README's strategies table)."},
+        metadata={"choices": STRATEGIES,
+                  "help": f"What trains, and when: {', '.join(STRATEGIES)} (see the README's strategies table)."},
     )
     zero_shot_method: str = field(
         default="auto",
-        metadata={"help": "zero_shot: cosine (bi-encoder similarity), label_description (cosine between the text and "
+        metadata={"choices": ZERO_SHOT_METHODS,
+                  "help": "zero_shot: cosine (bi-encoder similarity), label_description (cosine between the text and "
                           "each label's description), label_likelihood (a decoder's next-token likelihood of each "
                           "label word after prompt_template) or nli (an NLI cross-encoder's entailment of "
                           "nli_hypothesis_template); auto = cosine for similarity, label_likelihood for a decoder, "
@@ -215,7 +229,8 @@ class StrategyArguments:
     )
     unfreeze_every: str = field(
         default="epoch",
-        metadata={"help": "gradual: a new stage every 'epoch', every unfreeze_steps 'steps', or 'auto': the stages "
+        metadata={"choices": STAGE_UNITS,
+                  "help": "gradual: a new stage every 'epoch', every unfreeze_steps 'steps', or 'auto': the stages "
                           "spread evenly over the first half of training, so every block trains in the second half."},
     )
     unfreeze_steps: int = field(default=100, metadata={"help": "gradual: optimizer steps per stage (with steps)."})
@@ -238,7 +253,8 @@ class StrategyArguments:
     num_virtual_tokens: int = field(default=20, metadata={"help": "prompt_tuning/prefix_tuning: virtual tokens."})
     sklearn_head: str = field(
         default="logistic",
-        metadata={"help": "features: the scikit-learn model fitted as the head: logistic, ridge or linear_svm."},
+        metadata={"choices": SKLEARN_HEADS,
+                  "help": "features: the scikit-learn model fitted as the head: logistic, ridge or linear_svm."},
     )
     sklearn_regularization: float = field(
         default=1.0,
@@ -246,33 +262,34 @@ class StrategyArguments:
                           "stronger)."},
     )
     head_type: str = field(
-        default="linear", metadata={"help": "linear, mlp, or none (bi-encoder: plain cosine of the embeddings)."}
+        default="linear",
+        metadata={"choices": HEAD_TYPES, "help": "linear, mlp, or none (bi-encoder: plain cosine of the embeddings)."},
     )
     head_hidden_size: Optional[int] = field(default=None, metadata={"help": "MLP head width (default: hidden size)."})
     head_dropout: float = field(default=0.1, metadata={"help": "Dropout before the head."})
 
     def __post_init__(self):
         strategy = strategy_class(self.strategy)  # an unknown name stops here, with the closest one
-        _check_choice("unfreeze_every", self.unfreeze_every, STAGE_UNITS)
-        _check_choice("head_type", self.head_type, HEAD_TYPES)
-        _check_choice("sklearn_head", self.sklearn_head, SKLEARN_HEADS)
-        _check_choice("zero_shot_method", self.zero_shot_method, ZERO_SHOT_METHODS)
+        check_choice("unfreeze_every", self.unfreeze_every, STAGE_UNITS)
+        check_choice("head_type", self.head_type, HEAD_TYPES)
+        check_choice("sklearn_head", self.sklearn_head, SKLEARN_HEADS)
+        check_choice("zero_shot_method", self.zero_shot_method, ZERO_SHOT_METHODS)
         if "{}" not in self.nli_hypothesis_template:
             raise HfTlError(f"nli_hypothesis_template must contain {{}} where the label goes, got "
                             f"{self.nli_hypothesis_template!r}.")
-        _check_positive("setfit_num_iterations", self.setfit_num_iterations)
-        _check_positive("setfit_epochs", self.setfit_epochs)
-        _check_positive("sklearn_regularization", self.sklearn_regularization)
+        check_positive("setfit_num_iterations", self.setfit_num_iterations)
+        check_positive("setfit_epochs", self.setfit_epochs)
+        check_positive("sklearn_regularization", self.sklearn_regularization)
         if self.num_layers is not None:
-            _check_positive("num_layers", self.num_layers)
-        _check_positive("unfreeze_steps", self.unfreeze_steps)
-        _check_positive("layers_per_stage", self.layers_per_stage)
+            check_positive("num_layers", self.num_layers)
+        check_positive("unfreeze_steps", self.unfreeze_steps)
+        check_positive("layers_per_stage", self.layers_per_stage)
         if not 0 < self.layerwise_lr_decay <= 1:
             raise HfTlError(f"layerwise_lr_decay must be in (0, 1], got {self.layerwise_lr_decay}.")
         if self.head_learning_rate is not None:
-            _check_positive("head_learning_rate", self.head_learning_rate)
-        _check_positive("lora_r", self.lora_r)
-        _check_positive("num_virtual_tokens", self.num_virtual_tokens)
+            check_positive("head_learning_rate", self.head_learning_rate)
+        check_positive("lora_r", self.lora_r)
+        check_positive("num_virtual_tokens", self.num_virtual_tokens)
         if not 0 <= self.head_dropout < 1:
             raise HfTlError(f"head_dropout must be in [0, 1), got {self.head_dropout}.")
         strategy.check_args(self)  # what only this strategy knows about its options
@@ -281,6 +298,8 @@ class StrategyArguments:
 @dataclass
 class TrainArguments:
     """How the Accelerate loop trains, evaluates, checkpoints and logs."""
+
+    _argument_group_name = "train"  # the section of --help (HfArgumentParser)
 
     output_dir: Optional[str] = field(default=None, metadata={"help": "The run directory to write."})
     overwrite_output_dir: bool = field(
@@ -299,9 +318,11 @@ class TrainArguments:
     warmup_ratio: float = field(default=0.1, metadata={"help": "Fraction of steps with linear warmup."})
     lr_scheduler_type: str = field(default="linear", metadata={"help": "transformers scheduler name after warmup."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm (0 = off)."})
-    mixed_precision: str = field(default="no", metadata={"help": "no, fp16 or bf16."})
+    mixed_precision: str = field(default="no", metadata={"choices": PRECISIONS, "help": "no, fp16 or bf16."})
     seed: int = field(default=42, metadata={"help": "Seed for weights of the head, shuffling and dropout."})
-    eval_strategy: str = field(default="epoch", metadata={"help": "Evaluate every 'epoch' or every eval_steps."})
+    eval_strategy: str = field(
+        default="epoch", metadata={"choices": EVAL_STRATEGIES, "help": "Evaluate every 'epoch' or every eval_steps."}
+    )
     eval_steps: int = field(default=500, metadata={"help": "Optimizer steps between evaluations (with steps)."})
     metric_for_best_model: Optional[str] = field(
         default=None, metadata={"help": "Metric that picks the best checkpoint (default: the task's primary)."}
@@ -327,7 +348,9 @@ class TrainArguments:
                           "its processes, also under accelerate launch, which would otherwise set one)."},
     )
     logging_steps: int = field(default=50, metadata={"help": "Optimizer steps between training-loss logs."})
-    report_to: str = field(default="none", metadata={"help": "Tracker: none, tensorboard, wandb, mlflow or all."})
+    report_to: str = field(
+        default="none", metadata={"choices": TRACKERS, "help": "Tracker: none, tensorboard, wandb, mlflow or all."}
+    )
     dry_run: bool = field(default=False, metadata={"help": "Print what would train and exit."})
     cache_features: bool = field(
         default=True,
@@ -347,7 +370,8 @@ class TrainArguments:
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub repo as private."})
     task_sampling: str = field(
         default="proportional",
-        metadata={"help": "Multi-task: which task each batch comes from: proportional (to train size), equal, or "
+        metadata={"choices": SAMPLING_SCHEMES,
+                  "help": "Multi-task: which task each batch comes from: proportional (to train size), equal, or "
                           "temperature (size ** (1 / sampling_temperature))."},
     )
     sampling_temperature: float = field(
@@ -355,22 +379,22 @@ class TrainArguments:
     )
 
     def __post_init__(self):
-        _check_positive("num_train_epochs", self.num_train_epochs)
+        check_positive("num_train_epochs", self.num_train_epochs)
         if self.max_steps is not None:
-            _check_positive("max_steps", self.max_steps)
+            check_positive("max_steps", self.max_steps)
         for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
-            _check_positive(name, getattr(self, name))
-        _check_positive("learning_rate", self.learning_rate)
-        _check_positive("weight_decay", self.weight_decay, allow_zero=True)
+            check_positive(name, getattr(self, name))
+        check_positive("learning_rate", self.learning_rate)
+        check_positive("weight_decay", self.weight_decay, allow_zero=True)
         if not 0 <= self.warmup_ratio < 1:
             raise HfTlError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}.")
-        _check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
-        _check_choice("eval_strategy", self.eval_strategy, EVAL_STRATEGIES)
-        _check_positive("eval_steps", self.eval_steps)
-        _check_positive("logging_steps", self.logging_steps)
+        check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
+        check_choice("eval_strategy", self.eval_strategy, EVAL_STRATEGIES)
+        check_positive("eval_steps", self.eval_steps)
+        check_positive("logging_steps", self.logging_steps)
         if self.cpu_threads is not None:
-            _check_positive("cpu_threads", self.cpu_threads)
-        _check_choice("report_to", self.report_to, TRACKERS)
+            check_positive("cpu_threads", self.cpu_threads)
+        check_choice("report_to", self.report_to, TRACKERS)
         if self.report_to not in ("none", "all"):
             import importlib.util
 
@@ -378,8 +402,8 @@ class TrainArguments:
                 raise HfTlError(f"report_to {self.report_to} needs the '{self.report_to}' package; "
                                 f"pip install {self.report_to}, or set report_to none.")
         if self.early_stopping_patience is not None:
-            _check_positive("early_stopping_patience", self.early_stopping_patience)
+            check_positive("early_stopping_patience", self.early_stopping_patience)
         if self.push_to_hub and not self.hub_model_id:
             raise HfTlError("push_to_hub needs hub_model_id (the repo to create or update, e.g. user/name).")
-        _check_choice("task_sampling", self.task_sampling, SAMPLING_SCHEMES)
-        _check_positive("sampling_temperature", self.sampling_temperature)
+        check_choice("task_sampling", self.task_sampling, SAMPLING_SCHEMES)
+        check_positive("sampling_temperature", self.sampling_temperature)

@@ -167,7 +167,8 @@ def _hardware(info: dict) -> str:
     hw = info.get("hardware")
     if not hw:
         return "-"
-    return f"{hw['device_name'] or hw['device']} x {hw['num_processes']} process(es)"
+    threads = f", {hw['cpu_threads']} CPU thread(s) each" if hw["device"] == "cpu" and hw.get("cpu_threads") else ""
+    return f"{hw['device_name'] or hw['device']} x {hw['num_processes']} process(es){threads}"
 
 
 def write_model_card(run_dir: Path) -> Path:

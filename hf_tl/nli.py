@@ -74,7 +74,7 @@ class NliScorer:
         self.hypotheses = [hypothesis_template.replace("{}", text) for text in task.label_texts()]
         self.max_length = model_args.max_length
         self.device = torch.device(device)
-        self.model.to(self.device).eval()
+        self.model.to(self.device).eval().requires_grad_(False)  # it scores as it is: nothing trains
 
     @torch.no_grad()
     def logits(self, texts: list[str], batch_size: int = 64) -> torch.Tensor:

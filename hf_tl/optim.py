@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from hf_tl.layers import find_blocks, param_depth
-from hf_tl.run_config import RunConfig
+
+if TYPE_CHECKING:  # annotations only: the optimizer sits below the run config
+    from hf_tl.run_config import RunConfig
 
 
 def _no_decay(name: str, param: nn.Parameter) -> bool:

@@ -9,11 +9,24 @@ from pathlib import Path
 from hf_tl.errors import HfTlError
 
 
-def read_rows(path: str | Path) -> list[dict]:
-    """Read a CSV (with a header row), TSV or JSONL file into dicts.
+def read_rows(path: str | Path, column_names: list[str] | None = None) -> list[dict]:
+    """Read a CSV/TSV or JSONL file into dicts.
+
+    A CSV/TSV is parsed as training parses it (:func:`hf_tl.data.loading.read_file`): CSV with quoting, TSV with
+    quoting off (GLUE-style TSVs hold bare quote characters), a UTF-8 byte-order mark dropped, blank lines skipped.
+    Without ``column_names`` its first row is the header. With them, the rows are data named in column order, unless
+    the first row is a header (all its fields among the names): it is then skipped and names the columns.
+
+    Args:
+        path: The file.
+        column_names: The columns of a headerless CSV/TSV (ignored for JSONL).
+
+    Returns:
+        One dict per row.
 
     Raises:
-        HfTlError: for a missing file, an unknown extension or a malformed JSON line.
+        HfTlError: for a missing file, an unknown extension, a row with more fields than names, or a malformed
+            JSON line.
     """
     path = Path(path)
     if not path.is_file():
@@ -21,7 +34,19 @@ def read_rows(path: str | Path) -> list[dict]:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            return list(csv.DictReader(fh, delimiter="\t" if suffix == ".tsv" else ","))
+            reader = csv.reader(fh, delimiter="\t" if suffix == ".tsv" else ",",
+                                quoting=csv.QUOTE_NONE if suffix == ".tsv" else csv.QUOTE_MINIMAL)
+            table = [fields for fields in reader if fields]
+        names = [c for c in column_names or [] if c]
+        if table and (not names or {f.strip() for f in table[0]} <= set(names)):
+            header, table = table[0], table[1:]
+        else:
+            header = names
+        for i, fields in enumerate(table):
+            if len(fields) > len(header):
+                raise HfTlError(f"Row {i + 1} of '{path}' has {len(fields)} fields but only {len(header)} columns "
+                                f"are named ({', '.join(header)}); name every column with --column_names.")
+        return [dict(zip(header, fields)) for fields in table]
     if suffix in (".jsonl", ".json"):
         rows = []
         for i, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines()):
@@ -73,8 +98,10 @@ def predict_rows(run, rows: list[dict], task: str | None = None, batch_size: int
     for i, row in enumerate(rows):
         missing = [c for c in columns if c not in row]
         if missing:
+            headerless = " (a CSV/TSV without a header row needs --column_names)" \
+                if str(source).lower().endswith((".csv", ".tsv")) else ""
             raise HfTlError(f"Row {i + 1} of '{source}' has no column '{missing[0]}' (it has: {', '.join(row)}); "
-                            f"task '{name}' reads its texts from {', '.join(repr(c) for c in columns)}.")
+                            f"task '{name}' reads its texts from {', '.join(repr(c) for c in columns)}{headerless}.")
     if len(columns) == 2:
         inputs = [(str(r[columns[0]]), str(r[columns[1]])) for r in rows]
     else:

@@ -21,20 +21,20 @@ def run_recipe(argv: list[str] | None, task_types: tuple[str, ...], multitask: b
     Raises:
         HfTlError: for a config this recipe does not run, or any error of the run.
     """
-    from accelerate import PartialState
-
+    runs = f"one backbone on several tasks ({', '.join(task_types)})" if multitask else \
+        f"a {' or '.join(task_types)} task"
+    config = parse_args(argv, defaults={"task": task_types[0]},
+                        description=f"Train {runs} from a YAML config and/or flags; --dry_run prints what would "
+                                    f"train.")
+    check_recipe_fits(config, task_types, multitask)
+    # Imported once the flags are read, so --help and a flag error do not wait for the training libraries.
     from hf_tl.dry_run import describe_config
     from hf_tl.runs import train
 
-    config = parse_args(argv, defaults={"task": task_types[0]})
-    check_recipe_fits(config, task_types, multitask)
     if config.train.dry_run:  # say what would train, and stop
         print(describe_config(config))
         return None
-    results = train(config)
-    if PartialState().is_main_process:
-        print({k: v for k, v in results.items() if k.startswith("eval_") or k == "best_step"})
-    return results
+    return train(config)  # its last line says where the run is and how to load it
 
 
 def check_recipe_fits(config: RunConfig, task_types: tuple[str, ...], multitask: bool) -> None:

@@ -4,7 +4,7 @@ import csv
 import json
 
 import pytest
-from conftest import DATA_DIR, MRPC_ARGS, SST2_ARGS, run_recipe, tiny_args
+from conftest import DATA_DIR, MRPC_ARGS, SST2_ARGS, cases, run_recipe, tiny_args
 
 import hf_tl
 from hf_tl.cli import main as cli_main
@@ -24,6 +24,7 @@ def accuracy(predicted, gold):
     return sum(p == g for p, g in zip(predicted, gold)) / len(gold)
 
 
+@pytest.mark.real_data
 def test_paraphrase_recipe_reads_mrpc_as_it_lies_and_predicts_label_names(tiny_model, tmp_path):
     out = tmp_path / "mrpc"
     results = run_recipe(tiny_args(tiny_model, out, "--strategy", "full", train=32, dev=20, data=MRPC_ARGS),
@@ -39,6 +40,7 @@ def test_paraphrase_recipe_reads_mrpc_as_it_lies_and_predicts_label_names(tiny_m
     assert accuracy(predicted, [r["Quality"] for r in dev]) == pytest.approx(results["eval_accuracy"])
 
 
+@pytest.mark.real_data
 def test_sentiment_recipe_keeps_label_names_and_predicts_them(tiny_model, tmp_path):
     out = tmp_path / "sst2"
     results = run_recipe(tiny_args(tiny_model, out, "--strategy", "lora", train=32, dev=20, data=SST2_ARGS),
@@ -51,6 +53,7 @@ def test_sentiment_recipe_keeps_label_names_and_predicts_them(tiny_model, tmp_pa
     assert accuracy(predicted, gold) == pytest.approx(results["eval_accuracy"])
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_every_strategy_trains_a_classifier_on_both_families(tiny_model, tmp_path, strategy):
     extra = {"partial": ["--num_layers", "1"], "gradual": ["--unfreeze_every", "steps", "--unfreeze_steps", "1"],
@@ -92,6 +95,7 @@ def test_label_names_come_from_a_hub_class_label_column():
     assert (pair.text_column, pair.text_pair_column, pair.label_column) == ("sentence1", "sentence2", "label")
 
 
+@pytest.mark.real_data
 def test_predict_command_writes_label_names_and_scores_labelled_rows(tiny_bert, tmp_path, capsys):
     out = tmp_path / "run"
     run_recipe(tiny_args(tiny_bert, out, train=16, dev=8, data=SST2_ARGS), recipe="sentiment")
@@ -104,6 +108,7 @@ def test_predict_command_writes_label_names_and_scores_labelled_rows(tiny_bert, 
     assert [r["prediction"] in ("negative", "positive") for r in written] == [True, True]
 
 
+@pytest.mark.real_data
 @pytest.mark.real_model
 def test_real_minilm_paraphrase_and_sentiment_for_a_few_steps(minilm, tmp_path):
     for recipe, data in (("paraphrase", MRPC_ARGS), ("sentiment", SST2_ARGS)):
@@ -114,6 +119,7 @@ def test_real_minilm_paraphrase_and_sentiment_for_a_few_steps(minilm, tmp_path):
         assert len(hf_tl.load_run(out).predict([("a", "b")] if recipe == "paraphrase" else ["a"])) == 1
 
 
+@pytest.mark.real_data
 def test_real_smollm2_gguf_classifies_with_lora(tmp_path):
     from conftest import SMOLLM2_GGUF, smollm2_dir
 
@@ -143,7 +149,8 @@ BAD_INPUTS = {
 }
 
 
-@pytest.mark.parametrize("flags, message", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+@pytest.mark.parametrize("flags, message", cases(BAD_INPUTS, real_data={"text-column-holds-labels",
+                                                                        "label-column-holds-ids"}))
 def test_mixed_up_column_mappings_are_named(tiny_bert, tmp_path, capsys, flags, message):
     argv = tiny_args(tiny_bert, tmp_path / "out", train=16, dev=8, data=MRPC_ARGS) + flags
     with pytest.raises(SystemExit):

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import DATA_DIR
+from conftest import DATA_DIR, REPO
 
 from hf_tl.config import DataArguments
 from hf_tl.data import PaddingCollator, load_raw_splits
@@ -11,6 +11,7 @@ from hf_tl.errors import HfTlError
 from hf_tl.tasks import SimilarityTask
 
 
+@pytest.mark.real_data
 def test_stsb_headerless_csv_reads_as_it_lies():
     args = DataArguments(train_file="stsb/train.csv", validation_file="stsb/dev.csv",
                          column_names="sentence1,sentence2,score")
@@ -28,6 +29,7 @@ def test_tsv_with_byte_order_mark_and_quotes_reads(tmp_path):
     assert ds.column_names == ["s1", "s2", "score"] and ds[0]["s1"] == '"quoted start'
 
 
+@pytest.mark.real_data
 def test_relative_paths_resolve_under_the_data_dir(monkeypatch):
     monkeypatch.setenv("HF_TL_DATA_DIR", str(DATA_DIR))
     assert resolve_data_file("stsb/dev.csv", None) == DATA_DIR / "stsb" / "dev.csv"
@@ -68,3 +70,49 @@ def test_collator_pads_each_text_of_a_pair_on_its_own(side):
     assert batch["input_ids"][0].tolist() == first
     assert batch["attention_mask"][0].tolist() == [1 if t != 9 else 0 for t in first]
     assert batch["labels"].dtype == torch.float32
+
+
+def test_with_no_data_folder_the_main_job_reads_stsb_from_the_hub(monkeypatch, tmp_path, tiny_bert, capsys):
+    """stsb_full.yaml names the Hub copy of its files: read when no data folder is set (said in one line), and the
+    run records the source it read."""
+    from datasets import Dataset
+
+    import hf_tl
+    from hf_tl.data import loading
+
+    rows = {"sentence1": ["A man plays.", "A dog runs.", "Stocks fell."] * 4,
+            "sentence2": ["A man is playing.", "A cat sleeps.", "Markets fell."] * 4,
+            "score": [0.9, 0.1, 0.8] * 4}  # the Hub copy's 0-1 scale
+    asked = []
+
+    def hub(name, config_name):
+        asked.append(name)
+        return {"train": Dataset.from_dict(rows), "validation": Dataset.from_dict(rows)}
+
+    monkeypatch.setattr(loading, "load_hub_splits", hub)  # the Hub read itself is datasets' job
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")  # as a user online; nothing reaches the network (patched above)
+    monkeypatch.delenv("HF_TL_DATA_DIR")
+    monkeypatch.chdir(tmp_path)  # stsb/train.csv is not found from here
+    config = hf_tl.load_config(REPO / "recipes/configs/stsb_full.yaml", model_name_or_path=tiny_bert,
+                               output_dir=str(tmp_path / "run"), num_train_epochs=1, per_device_train_batch_size=4)
+    results = hf_tl.train(config)
+    assert asked == ["sentence-transformers/stsb"] and results["eval_samples"] == 12
+    assert "reading the Hub dataset 'sentence-transformers/stsb' instead" in capsys.readouterr().out
+    recorded = hf_tl.load_config(tmp_path / "run" / "config.yaml").data
+    assert recorded.dataset_name == "sentence-transformers/stsb" and recorded.train_file is None
+    assert (recorded.score_min, recorded.score_max) == (0.0, 1.0)  # the Hub copy's range, from the task's presets
+
+
+def test_offline_without_a_data_folder_names_both_ways_to_give_the_data(monkeypatch, tmp_path):
+    import hf_tl
+
+    monkeypatch.delenv("HF_TL_DATA_DIR")
+    monkeypatch.chdir(tmp_path)
+    config = hf_tl.load_config(REPO / "recipes/configs/stsb_full.yaml", output_dir=str(tmp_path / "run"))
+    with pytest.raises(HfTlError, match=r"HF_TL_DATA_DIR .*stsb/train.csv and stsb/dev.csv, or go online") as err:
+        hf_tl.train(config)
+    assert "sentence-transformers/stsb" in str(err.value) and "\n" not in str(err.value)
+    # A data folder that lacks the files is an error, never a reason to read the Hub.
+    monkeypatch.setenv("HF_TL_DATA_DIR", str(tmp_path))
+    with pytest.raises(HfTlError, match="Data file 'stsb/train.csv' does not exist"):
+        hf_tl.train(config)

@@ -10,6 +10,8 @@ import json
 import pytest
 from conftest import launch_two_processes, run_recipe, tiny_args
 
+pytestmark = pytest.mark.real_data  # every test here trains or reads on the real data files
+
 DEV = 25  # odd, so the distributed sampler pads the last batch with repeats that must not be counted
 
 

@@ -59,6 +59,7 @@ def test_parquet_keeps_the_rows_and_gpt2_pools_the_last_token(tiny_gpt2, texts_f
     np.testing.assert_allclose(embeddings, expected, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.real_data
 def test_a_finished_runs_backbone_embeds(tiny_bert, texts_file, tmp_path):
     run_dir = tmp_path / "run"
     run_recipe(tiny_args(tiny_bert, run_dir, "--strategy", "full", train=16, dev=8))

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, run_recipe, tiny_args
+from conftest import REPO, cases, run_recipe, tiny_args
 
 
 def tree_digest(path) -> dict:
@@ -56,6 +56,7 @@ def test_output_dir_that_holds_a_run_is_refused_and_kept(tiny_bert, previous_run
     assert tree_digest(previous_run) == before
 
 
+@pytest.mark.real_data
 def test_overwrite_moves_the_previous_run_aside(tiny_bert, previous_run):
     before = tree_digest(previous_run)
     run_recipe(tiny_args(tiny_bert, previous_run, "--overwrite_output_dir", train=8, dev=8))
@@ -64,11 +65,13 @@ def test_overwrite_moves_the_previous_run_aside(tiny_bert, previous_run):
     assert (previous_run / "eval_results.json").read_text() != '{"eval_spearmanr": 0.9}\n'
 
 
+@pytest.mark.real_data
 def test_missing_checkpoint_path(tmp_path, capsys):
     expect_user_error(tiny_args(str(tmp_path / "no_such_model"), tmp_path / "out"),
                       "Checkpoint folder .* does not exist.*--model_name_or_path", capsys)
 
 
+@pytest.mark.real_data
 def test_hub_id_while_offline(tmp_path, capsys):
     expect_user_error(tiny_args("someone/no-such-model-xyz", tmp_path / "out"),
                       "from the Hugging Face Hub while offline.*local directory", capsys)
@@ -91,11 +94,14 @@ FLAG_ERRORS = {
 }
 
 
-@pytest.mark.parametrize("flags, message", FLAG_ERRORS.values(), ids=FLAG_ERRORS.keys())
+@pytest.mark.parametrize("flags, message", cases(FLAG_ERRORS, real_data={"misnamed-column", "partial-too-deep",
+                                                                          "zero-shot-cross-encoder",
+                                                                          "unknown-best-metric"}))
 def test_bad_settings(tiny_bert, tmp_path, capsys, flags, message):
     expect_user_error(tiny_args(tiny_bert, tmp_path / "out", *flags), message, capsys)
 
 
+@pytest.mark.real_data
 def test_headerless_file_without_column_names(tiny_bert, tmp_path, capsys):
     argv = tiny_args(tiny_bert, tmp_path / "out")
     i = argv.index("--column_names")
@@ -125,6 +131,7 @@ def test_the_shell_sees_one_line_and_no_traceback(tmp_path):
         "hf_tl error: Unknown strategy 'nope'; choose one of " + ", ".join(__import__("hf_tl").STRATEGIES) + "."]
 
 
+@pytest.mark.real_data
 def test_resume_from_another_runs_checkpoint_is_refused(tiny_bert, tmp_path, capsys):
     other = tmp_path / "other"
     run_recipe(tiny_args(tiny_bert, other, train=8, dev=8))
@@ -137,6 +144,7 @@ def test_resume_from_another_runs_checkpoint_is_refused(tiny_bert, tmp_path, cap
     assert tree_digest(target) == before
 
 
+@pytest.mark.real_data
 def test_pickle_weights_are_refused_safetensors_only(tiny_bert, tmp_path, capsys):
     import shutil
 
@@ -151,6 +159,7 @@ def test_pickle_weights_are_refused_safetensors_only(tiny_bert, tmp_path, capsys
                       capsys)
 
 
+@pytest.mark.real_data
 def test_custom_code_is_not_run_unless_trusted(tmp_path, capsys):
     folder = tmp_path / "custom_model"
     folder.mkdir()

@@ -41,6 +41,7 @@ def run_frozen(model, out, *extra, train=16, dev=8) -> dict:
     return json.loads((out / RESULTS_FILE).read_text())
 
 
+@pytest.mark.real_data
 def test_later_epochs_and_runs_make_no_backbone_forward_calls(tiny_bert, tmp_path, cache_dir, forward_calls):
     first = run_frozen(tiny_bert, tmp_path / "a", "--num_train_epochs", "3")
     # One forward pass per split to build the cache (16 train + 8 dev rows, 64 per pass), none for 3 epochs.
@@ -66,6 +67,7 @@ def perturbed_copy(path: str, out) -> str:
     return str(out)
 
 
+@pytest.mark.real_data
 def test_every_part_of_the_key_invalidates_the_cache(tiny_bert, tmp_path, cache_dir):
     assert run_frozen(tiny_bert, tmp_path / "base")["feature_cache"]["similarity/train"] == "built"
     assert run_frozen(tiny_bert, tmp_path / "same")["feature_cache"]["similarity/train"] == "hit"
@@ -83,6 +85,7 @@ def test_every_part_of_the_key_invalidates_the_cache(tiny_bert, tmp_path, cache_
     assert status == {"similarity/train": "built", "similarity/validation": "built"}
 
 
+@pytest.mark.real_data
 def test_a_truncated_cache_file_is_rebuilt_not_used(tiny_bert, tmp_path, cache_dir, forward_calls):
     first = run_frozen(tiny_bert, tmp_path / "a")
     entry = next(p for p in cache_dir.iterdir() if json.loads((p / MANIFEST).read_text())["parts"]["rows"] == 16)
@@ -100,6 +103,7 @@ def test_a_truncated_cache_file_is_rebuilt_not_used(tiny_bert, tmp_path, cache_d
         assert run_frozen(tiny_bert, tmp_path / "c")["feature_cache"]["similarity/train"] == "built"
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("architecture", ["cross_encoder", "bi_encoder"])
 def test_frozen_with_and_without_the_cache_trains_the_same_head(tiny_model, tmp_path, cache_dir, architecture):
     flags = ["--architecture", architecture, "--num_train_epochs", "2"]
@@ -141,6 +145,7 @@ def test_length_sorted_feature_computation_matches_one_batch(tiny_model):
     torch.testing.assert_close(torch.from_numpy(cached), whole, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.real_data
 def test_two_processes_build_the_cache_once(tiny_bert, tmp_path, cache_dir):
     argv = tiny_args(tiny_bert, tmp_path / "run", *FROZEN, "--per_device_train_batch_size", "4", train=32, dev=16)
     proc = launch_two_processes("text_similarity", argv, cwd=tmp_path)

@@ -22,6 +22,7 @@ def sst2_rows(split: str, n: int):
     return list(rows["sentence"]), np.array([int(label) for label in rows["label"]])
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("head", ["logistic", "ridge", "linear_svm"])
 def test_each_sklearn_head_matches_scikit_learn_on_the_same_features(tiny_model, tmp_path, head):
     out = tmp_path / "run"
@@ -43,6 +44,7 @@ def test_each_sklearn_head_matches_scikit_learn_on_the_same_features(tiny_model,
     assert (reference == ids).mean() >= 0.95
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("head", ["ridge", "linear_svm"])
 def test_similarity_scores_with_a_regression_head(tiny_bert, tmp_path, head):
     out = tmp_path / "run"
@@ -56,6 +58,7 @@ def test_similarity_scores_with_a_regression_head(tiny_bert, tmp_path, head):
     assert not (out / "backbone").exists() and not (out / "adapter").exists()
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("flags, message", [
     (["--sklearn_head", "logistic"], "logistic needs labels"),
     (["--architecture", "bi_encoder"], "is a bi-encoder"),
@@ -71,6 +74,7 @@ def test_settings_features_cannot_fit_are_refused(tiny_bert, tmp_path, flags, me
         train(parse_args(tiny_args(tiny_bert, tmp_path / "run", "--strategy", "features", *flags, train=16, dev=8)))
 
 
+@pytest.mark.real_data
 def test_two_processes_fit_the_same_head_as_one(tiny_bert, tmp_path, monkeypatch):
     from conftest import launch_two_processes
 

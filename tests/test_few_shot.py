@@ -44,6 +44,7 @@ def test_contrastive_pairs_follow_the_labels():
         contrastive_pairs(["a", "b", "c"], [0, 1, 1], 1, 0)
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("strategy", ["frozen", "lora"])
 def test_few_shot_trains_on_k_rows_per_label(tiny_model, tmp_path, strategy):
     out = tmp_path / "run"
@@ -55,6 +56,7 @@ def test_few_shot_trains_on_k_rows_per_label(tiny_model, tmp_path, strategy):
     assert Counter(str(rows["label"][i]) for i in expected) == {"0": 4, "1": 4}
 
 
+@pytest.mark.real_data
 def test_setfit_trains_a_contrastive_body_then_a_head_on_it(tiny_model, tmp_path):
     out = tmp_path / "run"
     results = run_recipe(tiny_args(tiny_model, out, "--strategy", "setfit", "--few_shot_k", "4",
@@ -80,6 +82,7 @@ def test_setfit_trains_a_contrastive_body_then_a_head_on_it(tiny_model, tmp_path
     assert results["eval_accuracy"] == pytest.approx(np.mean([p == g for p, g in zip(predicted, gold)]))
 
 
+@pytest.mark.real_data
 def test_setfit_refuses_pairs_and_an_existing_body(tiny_bert, tmp_path):
     with pytest.raises(HfTlError, match="one single-text classification task"):
         train_argv(tiny_args(tiny_bert, tmp_path / "a", "--strategy", "setfit", data=MRPC_ARGS), "pair_classification")
@@ -90,6 +93,7 @@ def test_setfit_refuses_pairs_and_an_existing_body(tiny_bert, tmp_path):
         train_argv(tiny_args(tiny_bert, tmp_path / "b", "--strategy", "setfit", "--few_shot_k", "2", data=SST2_ARGS))
 
 
+@pytest.mark.real_data
 def test_setfit_under_two_processes(tiny_bert, tmp_path):
     from conftest import launch_two_processes
 
@@ -102,6 +106,7 @@ def test_setfit_under_two_processes(tiny_bert, tmp_path):
     assert (tmp_path / "run-body" / "pairs.jsonl").is_file()
 
 
+@pytest.mark.real_data
 def test_setfit_on_a_whole_large_split_asks_for_few_shot_k(tiny_bert, tmp_path):
     with pytest.raises(HfTlError, match="setfit is a few-shot method"):
         train_argv(tiny_args(tiny_bert, tmp_path / "run", "--strategy", "setfit", train=6000, dev=8, data=SST2_ARGS))

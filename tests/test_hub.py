@@ -45,6 +45,7 @@ def finished_run(tiny_bert, tmp_path):
     return out
 
 
+@pytest.mark.real_data
 def test_push_then_load_from_the_hub(hub, finished_run, capsys):
     url = push_folder(finished_run, "alice/tiny-stsb", private=True)
     repo = hub.repos["alice/tiny-stsb"]
@@ -65,6 +66,7 @@ def test_push_then_load_from_the_hub(hub, finished_run, capsys):
     assert not any(TOKEN.encode() in p.read_bytes() for p in finished_run.rglob("*") if p.is_file())
 
 
+@pytest.mark.real_data
 def test_failed_push_retries_then_stops_cleanly(hub, finished_run):
     before = digest(finished_run)
     hub.fail_next = 1000  # the server answers 500 to everything
@@ -75,6 +77,7 @@ def test_failed_push_retries_then_stops_cleanly(hub, finished_run):
     assert len([r for r in hub.requests if r == "POST /api/repos/create"]) == 3
 
 
+@pytest.mark.real_data
 def test_recipe_pushes_a_lora_run_with_its_adapter_and_card(hub, tiny_gpt2, tmp_path):
     out = tmp_path / "lora"
     run_recipe(tiny_args(tiny_gpt2, out, "--strategy", "lora", "--push_to_hub", "true", "--hub_model_id",
@@ -115,6 +118,7 @@ def test_a_missing_local_run_says_so_offline(tmp_path):
         hf_tl.load_run("runs/nothing")
 
 
+@pytest.mark.real_data
 def test_a_run_from_the_hub_cannot_switch_on_remote_code(hub, finished_run):
     config = finished_run / "config.yaml"
     config.write_text(config.read_text().replace("trust_remote_code: false", "trust_remote_code: true"))

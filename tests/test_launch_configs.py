@@ -82,6 +82,7 @@ def test_fsdp_wraps_each_transformer_block(tiny_bert, tiny_gpt2, family, block):
     assert {cls.__name__ for cls in plugin.auto_wrap_policy.keywords["transformer_layer_cls"]} == {block}
 
 
+@pytest.mark.real_data
 def test_cpu_launch_config_runs_two_processes(tiny_bert, tmp_path):
     out = tmp_path / "run"
     port = str(29500 + os.getpid() % 1000 + 7)

@@ -43,6 +43,7 @@ def test_pooling_each_layer_then_combining_equals_combining_then_pooling():
         torch.testing.assert_close(mix(stack).detach(), pool(mixed_tokens, mask, pooling))
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("layer", LAYER_CHOICES)
 def test_each_layer_choice_trains_and_reloads(four_block_bert, tmp_path, layer):
     out = tmp_path / "run"

@@ -27,6 +27,7 @@ def padded_tokens(order: list[int], lengths: list[int]) -> int:
     return sum(max(lengths[i] for i in b) * len(b) for b in batches)
 
 
+@pytest.mark.real_data
 def test_every_example_once_per_epoch_in_a_new_order(stsb_lengths):
     sampler = LengthGroupedSampler(stsb_lengths, BATCH, seed=7)
     epochs = []
@@ -42,6 +43,7 @@ def test_every_example_once_per_epoch_in_a_new_order(stsb_lengths):
     assert len(set(firsts)) > 1
 
 
+@pytest.mark.real_data
 def test_less_padding_than_random_batches_on_stsb(stsb_lengths):
     real = sum(stsb_lengths)
     sampler = LengthGroupedSampler(stsb_lengths, BATCH, seed=0)
@@ -61,6 +63,7 @@ def test_only_the_last_batch_is_short():
         assert max(b) - min(b) == 9
 
 
+@pytest.mark.real_data
 def test_two_processes_with_length_groups_match_one(tiny_bert, tmp_path):
     extra = ["--strategy", "full", "--num_train_epochs", "2", "--head_dropout", "0.0", "--group_by_length", "true"]
     one, two = tmp_path / "one", tmp_path / "two"

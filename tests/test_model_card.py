@@ -2,10 +2,13 @@
 
 import json
 
+import pytest
 from conftest import REPO, run_recipe, tiny_args
 from huggingface_hub import ModelCard
 
 from hf_tl.config_io import load_config
+
+pytestmark = pytest.mark.real_data  # every test here trains or reads on the real data files
 
 
 def card_of(run):

@@ -72,6 +72,7 @@ def read_dev(task, n):
     return [r["sentence"] for r in rows], [["negative", "positive"][int(r["label"])] for r in rows]
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("strategy", ["full", "lora", "frozen", "gradual", "partial", "ia3", "prompt_tuning",
                                       "prefix_tuning"])
 def test_multitask_recipe_trains_saves_and_predicts_per_task(tiny_model, tmp_path, strategy, monkeypatch):
@@ -102,6 +103,7 @@ def test_multitask_recipe_trains_saves_and_predicts_per_task(tiny_model, tmp_pat
     assert len(run.predict([("a", "b")], task="stsb")) == 1
 
 
+@pytest.mark.real_data
 @pytest.mark.real_model
 def test_real_minilm_multitask_for_a_few_steps(minilm, tmp_path):
     out = tmp_path / "minilm"
@@ -115,6 +117,7 @@ def test_real_minilm_multitask_for_a_few_steps(minilm, tmp_path):
     assert run.predict([("He said no.", "He refused.")], task="mrpc")[0] in ("not_paraphrase", "paraphrase")
 
 
+@pytest.mark.real_data
 def test_two_processes_match_one(tiny_bert, tmp_path):
     single, double = tmp_path / "one_process", tmp_path / "two_processes"
     common = ("--strategy", "full", "--num_train_epochs", "1", "--task_sampling", "equal")
@@ -131,6 +134,7 @@ def test_two_processes_match_one(tiny_bert, tmp_path):
         assert two[key] == pytest.approx(one[key], abs=2e-3), key
 
 
+@pytest.mark.real_data
 def test_multitask_errors_are_one_sentence(tiny_bert, tmp_path, capsys):
     from test_errors import expect_user_error
 

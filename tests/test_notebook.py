@@ -5,6 +5,8 @@ import os
 import pytest
 from conftest import DATA_DIR, REPO
 
+pytestmark = pytest.mark.real_data  # every test here trains or reads on the real data files
+
 
 @pytest.mark.real_model
 def test_quickstart_notebook_executes(minilm, monkeypatch):

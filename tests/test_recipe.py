@@ -12,6 +12,7 @@ import hf_tl
 from hf_tl.cli import main as cli_main
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("architecture", ["cross_encoder", "bi_encoder"])
 def test_recipe_writes_a_complete_run_directory(tiny_model, tmp_path, architecture):
     out = tmp_path / "run"
@@ -31,6 +32,7 @@ def test_recipe_writes_a_complete_run_directory(tiny_model, tmp_path, architectu
     assert hf_tl.load_config(out / "config.yaml").data.architecture == architecture
 
 
+@pytest.mark.real_data
 def test_early_stopping_stops_after_patience(tiny_bert, tmp_path):
     out = tmp_path / "run"
     run_recipe(tiny_args(tiny_bert, out, "--num_train_epochs", "30", "--learning_rate", "0.05",
@@ -53,6 +55,7 @@ def test_dry_run_and_trainable_command_print_the_report(tiny_gpt2, tmp_path, cap
     assert "c_attn.lora_A.default" in printed and "trainable params: " in printed
 
 
+@pytest.mark.real_data
 def test_tensorboard_tracker_writes_events(tiny_bert, tmp_path):
     pytest.importorskip("tensorboard")
     out = tmp_path / "run"
@@ -60,6 +63,7 @@ def test_tensorboard_tracker_writes_events(tiny_bert, tmp_path):
     assert list(out.rglob("events.out.tfevents.*"))
 
 
+@pytest.mark.real_data
 def test_predict_command_scores_a_csv_and_a_jsonl(tiny_bert, tmp_path):
     out = tmp_path / "run"
     run_recipe(tiny_args(tiny_bert, out, train=16, dev=8))
@@ -84,6 +88,7 @@ def test_predict_command_scores_a_csv_and_a_jsonl(tiny_bert, tmp_path):
     assert got == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.real_data
 def test_predict_errors_are_one_sentence(tiny_bert, tmp_path, capsys):
     out = tmp_path / "run"
     run_recipe(tiny_args(tiny_bert, out, train=8, dev=8))
@@ -98,6 +103,7 @@ def test_predict_errors_are_one_sentence(tiny_bert, tmp_path, capsys):
         hf_tl.load_run(out).predict(["just one text"])
 
 
+@pytest.mark.real_data
 @pytest.mark.real_model
 def test_real_minilm_through_the_recipe(minilm, tmp_path):
     out = tmp_path / "minilm"
@@ -114,6 +120,7 @@ def test_real_minilm_through_the_recipe(minilm, tmp_path):
     assert close > far
 
 
+@pytest.mark.real_data
 @pytest.mark.real_model
 def test_real_minilm_zero_shot_matches_the_known_stsb_figure(minilm, tmp_path):
     results = run_recipe(["--config", str(REPO / "recipes/configs/stsb_zero_shot.yaml"), "--output_dir",
@@ -125,6 +132,7 @@ def test_real_minilm_zero_shot_matches_the_known_stsb_figure(minilm, tmp_path):
     assert close > 4.0 and far < close  # cosine, on the 0-5 scale
 
 
+@pytest.mark.real_data
 def test_same_seed_same_run_and_accumulation_matches_a_bigger_batch(tiny_bert, tmp_path):
     def final_metrics(name, *extra):
         run_recipe(tiny_args(tiny_bert, tmp_path / name, "--head_dropout", "0.0", *extra, train=32, dev=16))
@@ -138,6 +146,7 @@ def test_same_seed_same_run_and_accumulation_matches_a_bigger_batch(tiny_bert, t
     assert accumulated["eval_pearsonr"] == pytest.approx(a["eval_pearsonr"], abs=2e-3)
 
 
+@pytest.mark.real_data
 def test_bf16_mixed_precision_trains_and_reloads(tiny_gpt2, tmp_path):
     out = tmp_path / "bf16"
     results = run_recipe(tiny_args(tiny_gpt2, out, "--mixed_precision", "bf16", "--strategy", "lora", train=16,
@@ -146,6 +155,7 @@ def test_bf16_mixed_precision_trains_and_reloads(tiny_gpt2, tmp_path):
     assert len(hf_tl.load_run(out).predict([("a", "b")])) == 1
 
 
+@pytest.mark.real_data
 @pytest.mark.real_model
 def test_real_smollm2_decoder_from_gguf_trains_with_lora_and_reloads(tmp_path):
     from conftest import SMOLLM2_GGUF, smollm2_dir

@@ -9,6 +9,8 @@ from safetensors.torch import load_file
 
 from hf_tl.training import loop
 
+pytestmark = pytest.mark.real_data  # every test here trains or reads on the real data files
+
 
 def read_log(run):
     return [json.loads(line) for line in (run / "eval_log.jsonl").read_text().splitlines()]

@@ -1,9 +1,12 @@
 """Speed settings of the loop: measured throughput in the results, and torch.compile through Accelerate."""
 
+import pytest
 from conftest import run_recipe, tiny_args
 from safetensors.torch import load_file
 
 import hf_tl
+
+pytestmark = pytest.mark.real_data  # every test here trains or reads on the real data files
 
 
 def test_results_report_training_throughput(tiny_bert, tmp_path):

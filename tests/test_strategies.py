@@ -161,6 +161,7 @@ def test_gradual_auto_spreads_the_stages_over_the_first_half_of_training(tiny_be
     assert [strategy.stage_at(step, 0) for step in range(3)] == [0, 1, 2]
 
 
+@pytest.mark.real_data
 def test_gradual_auto_run_logs_every_stage_in_the_first_half(tiny_bert, tmp_path):
     out = tmp_path / "auto"  # 16 rows in batches of 8 for 4 epochs: 8 steps, 2 per stage in the first half
     run_recipe(tiny_args(tiny_bert, out, "--strategy", "gradual", "--unfreeze_every", "auto", "--num_train_epochs",
@@ -183,6 +184,7 @@ def test_layerwise_decay_and_head_learning_rate_make_param_groups(tiny_bert):
     assert groups["depth-1/no_decay"] == pytest.approx(1e-3 * 0.125)  # embeddings, the lowest
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("strategy", ["frozen", "partial", "full", "gradual", "lora", "ia3", "prompt_tuning",
                                       "prefix_tuning"])
 def test_save_load_run_predict_reproduces_the_dev_metrics(tiny_model, strategy, tmp_path):

@@ -10,6 +10,8 @@ from safetensors.torch import load_file
 import hf_tl
 from hf_tl.runs import model_runs
 
+pytestmark = pytest.mark.real_data  # every test here trains or reads on the real data files
+
 
 @pytest.fixture()
 def capture_start(monkeypatch):

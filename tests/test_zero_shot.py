@@ -27,23 +27,7 @@ def zero_shot_args(model: str, out, *extra: str) -> list[str]:
             "--output_dir", str(out), *extra]
 
 
-@pytest.fixture(scope="session")
-def tiny_nli(tmp_path_factory, tiny_bert):
-    """A tiny BERT sequence classifier whose labels are NLI's (random weights)."""
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
-    path = tmp_path_factory.mktemp("tiny_nli")
-    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
-    torch.manual_seed(1)
-    labels = ["contradiction", "entailment", "neutral"]  # entailment is not first, as in many NLI checkpoints
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, num_labels=3, id2label=dict(enumerate(labels)),
-                        label2id={n: i for i, n in enumerate(labels)})
-    BertForSequenceClassification(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
-
-
+@pytest.mark.real_data
 def test_label_description_ranks_labels_by_cosine(tiny_bert, tmp_path):
     out = tmp_path / "run"
     descriptions = ["a bad film", "a great film"]
@@ -60,6 +44,7 @@ def test_label_description_ranks_labels_by_cosine(tiny_bert, tmp_path):
     assert json.loads((out / "trainable_parameters.json").read_text())["trainable"] == 0
 
 
+@pytest.mark.real_data
 def test_label_likelihood_equals_the_language_model_logits_of_the_label_words(tiny_gpt2, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -79,6 +64,7 @@ def test_label_likelihood_equals_the_language_model_logits_of_the_label_words(ti
         np.testing.assert_allclose(row, next_token[word_ids].numpy(), atol=1e-4)
 
 
+@pytest.mark.real_data
 def test_nli_matches_the_transformers_zero_shot_pipeline(tiny_nli, tmp_path):
     from transformers import pipeline
 
@@ -101,6 +87,7 @@ def test_nli_matches_the_transformers_zero_shot_pipeline(tiny_nli, tmp_path):
     assert json.loads((out / RESULTS_FILE).read_text())["eval_samples"] == DEV
 
 
+@pytest.mark.real_data
 def test_nli_with_a_gpt2_checkpoint_pads_batches_without_changing_scores(tiny_gpt2, tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, GPT2Config
 
@@ -118,6 +105,7 @@ def test_nli_with_a_gpt2_checkpoint_pads_batches_without_changing_scores(tiny_gp
     np.testing.assert_allclose(batched[:2], one_by_one, atol=1e-5)
 
 
+@pytest.mark.real_data
 def test_nli_under_two_processes_scores_each_text_once(tiny_nli, tmp_path):
     from conftest import launch_two_processes
 
@@ -133,6 +121,7 @@ def test_nli_under_two_processes_scores_each_text_once(tiny_nli, tmp_path):
     assert first["eval_samples"] == DEV
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("model, flags, message", [
     ("bert", ["--zero_shot_method", "label_likelihood", "--prompt_template", TEMPLATE], "needs a GPT-style decoder"),
     ("gpt2", ["--zero_shot_method", "label_likelihood"], "needs a prompt_template"),
@@ -149,6 +138,7 @@ def test_zero_shot_refusals(tiny_bert, tiny_gpt2, tmp_path, model, flags, messag
         train_argv(zero_shot_args(path, tmp_path / "run", *flags))
 
 
+@pytest.mark.real_data
 def test_pair_tasks_refuse_label_descriptions_and_nli(tiny_bert, tiny_nli, tmp_path):
     from conftest import MRPC_ARGS
 
@@ -167,6 +157,7 @@ def test_prompt_template_must_name_the_text():
         DataArguments(prompt_template="Review:")
 
 
+@pytest.mark.real_data
 def test_label_description_under_two_processes_matches_one(tiny_bert, tmp_path):
     from conftest import launch_two_processes
 

@@ -35,7 +35,8 @@ def resolve_data_file(path: str, data_dir: str | None) -> Path:
         candidate = Path(os.path.expanduser(base)) / candidate
     if not candidate.is_file():
         where = f" (also looked under {base})" if base else f" (set {DATA_DIR_ENV} or data_dir for relative paths)"
-        raise HfTlError(f"Data file '{path}' does not exist{where}; check train_file/validation_file.")
+        raise HfTlError(f"Data file '{path}' does not exist{where}; check train_file/validation_file, or read a Hub "
+                        f"dataset with --dataset_name.")
     if candidate.suffix.lower() not in SUFFIXES:
         raise HfTlError(f"Data file '{candidate}' must end in .csv, .tsv, .json or .jsonl.")
     return candidate
@@ -83,7 +84,8 @@ def load_hub_splits(name: str, config_name: str | None) -> dict:
     except Exception as err:
         if hub_is_offline() or "connect" in str(err).lower() or "offline" in str(err).lower():
             raise HfTlError(f"Cannot load dataset '{name}' from the Hub while offline; pass local files with "
-                            f"--train_file and --validation_file instead.") from None
+                            f"--train_file and --validation_file (relative ones are read under {DATA_DIR_ENV}) "
+                            f"instead.") from None
         raise HfTlError(f"Cannot load dataset '{name}'{f' ({config_name})' if config_name else ''}: "
                         f"{str(err).splitlines()[0]}") from None
     splits = {}
@@ -92,6 +94,41 @@ def load_hub_splits(name: str, config_name: str | None) -> dict:
         if found:
             splits[split] = dataset[found]
     return splits
+
+
+def _missing_relative_files(args: DataArguments) -> list[str]:
+    """The configured relative data files that do not exist from the working directory."""
+    files = [f for f in (args.train_file, args.validation_file) if f]
+    return [f for f in files if not Path(f).is_absolute() and not Path(os.path.expanduser(f)).is_file()]
+
+
+def with_data_source(args: DataArguments) -> DataArguments:
+    """The data settings with their source decided: the local files, or the Hub copy they name.
+
+    A config may name the Hub copy of its local files (``fallback_dataset_name``). It is read instead of the files,
+    with a line saying so, only when no data folder is set (``data_dir`` and ``HF_TL_DATA_DIR`` unset) and the
+    relative files are not found from the working directory; a data folder that lacks the files is an error, never
+    a reason to read something else. The returned settings name the source actually read, so the run's
+    ``config.yaml`` records it.
+
+    Raises:
+        HfTlError: when the Hub copy is needed but the Hub is switched off, naming both ways to give the data.
+    """
+    from dataclasses import replace
+
+    if args.dataset_name or not args.fallback_dataset_name or args.data_dir or os.environ.get(DATA_DIR_ENV):
+        return args
+    missing = _missing_relative_files(args)
+    if not missing:
+        return args
+    name = args.fallback_dataset_name
+    if hub_is_offline():
+        raise HfTlError(f"No data folder is set for '{missing[0]}' and the Hub is offline (HF_HUB_OFFLINE=1), so "
+                        f"'{name}' cannot be read either; set {DATA_DIR_ENV} (or data_dir) to the folder that holds "
+                        f"{' and '.join(missing)}, or go online to read it from the Hub.")
+    print(f"hf_tl: no data folder is set ({DATA_DIR_ENV} or data_dir) for {', '.join(missing)}; reading the Hub "
+          f"dataset '{name}' instead", flush=True)
+    return replace(args, dataset_name=name, train_file=None, validation_file=None, column_names=None)
 
 
 def load_raw_splits(args: DataArguments, need_train: bool = True) -> dict:

@@ -16,7 +16,7 @@ from accelerate.utils import (
 )
 from torch.utils.data import DataLoader
 
-from hf_tl.data import PaddingCollator, load_raw_splits
+from hf_tl.data import PaddingCollator, load_raw_splits, with_data_source
 from hf_tl.data.few_shot import few_shot_indices
 from hf_tl.data.length_grouping import LengthGroupedSampler, example_lengths
 from hf_tl.errors import HfTlError
@@ -104,6 +104,7 @@ def resolve_config(config: RunConfig, need_train: bool) -> tuple[RunConfig, dict
     config = resolve_init_from_run(config)
     resolved, raw = {}, {}
     for name, data in config.task_data().items():
+        data = with_data_source(data)
         splits = load_raw_splits(data, need_train=need_train)
         if not need_train:
             splits.pop("train", None)

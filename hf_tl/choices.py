@@ -1,0 +1,35 @@
+"""The fixed sets of values some options take, and the checks every option group shares.
+
+A field names its set in metadata ``choices``, so ``--help`` lists it and argparse refuses a flag outside it; the
+groups' ``__post_init__`` checks again, since YAML values and Python callers bypass argparse.
+"""
+
+from __future__ import annotations
+
+from hf_tl.errors import HfTlError
+
+POOLING_CHOICES = ("auto", "cls", "mean", "last")
+PADDING_SIDES = ("auto", "left", "right")
+DTYPES = ("float32", "bfloat16", "float16")
+ARCHITECTURES = ("cross_encoder", "bi_encoder")
+HEAD_TYPES = ("linear", "mlp", "none")
+STAGE_UNITS = ("epoch", "steps", "auto")
+PRECISIONS = ("no", "fp16", "bf16")
+EVAL_STRATEGIES = ("epoch", "steps")
+TRACKERS = ("none", "tensorboard", "wandb", "mlflow", "all")
+TASK_TYPES = ("similarity", "pair_classification", "classification")
+SAMPLING_SCHEMES = ("proportional", "equal", "temperature")
+SKLEARN_HEADS = ("logistic", "ridge", "linear_svm")
+ZERO_SHOT_METHODS = ("auto", "cosine", "label_description", "label_likelihood", "nli")
+
+
+def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    """Raise :class:`HfTlError` naming the option and its choices when ``value`` is not one of them."""
+    if value not in choices:
+        raise HfTlError(f"{name} must be one of {', '.join(choices)}, got '{value}'.")
+
+
+def check_positive(name: str, value: float, allow_zero: bool = False) -> None:
+    """Raise :class:`HfTlError` naming the option when ``value`` is negative (or zero, unless allowed)."""
+    if value < 0 or (value == 0 and not allow_zero):
+        raise HfTlError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}.")
