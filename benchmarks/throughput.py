@@ -14,7 +14,7 @@ for --steps optimizer steps of --batch_size pairs, in its own child process (so 
   hf_tl_random      the same with random batches (--group_by_length false)
   hf_tl_launch      the same recipe under `accelerate launch` with no launch flags and OMP_NUM_THREADS unset, as
                     the README's main command runs it (Accelerate then sets one thread per process on a CPU)
-  hf_tl_grouped     + group_by_length (batches of similar length, shuffled)
+  hf_tl_grouped     the same as hf_tl (group_by_length true, named)
   hf_tl_grouped_pad8  + pad_to_multiple_of 8
   trainer_run_glue  HF Trainer as run_glue.py configures it by default: every pair padded to 128 tokens
   trainer_best      HF Trainer at its best: dynamic padding (DataCollatorWithPadding) and group_by_length
@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--batch_size", type=int, default=32)
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast (GPU)")
-    parser.add_argument("--runs", nargs="+", default=["hf_tl", "hf_tl_grouped", "hf_tl_grouped_pad8",
+    parser.add_argument("--runs", nargs="+", default=["hf_tl_random", "hf_tl", "hf_tl_grouped_pad8",
                                                       "trainer_run_glue", "trainer_best", "memory"])
     parser.add_argument("--repeats", type=int, default=1, help="Run each N times, alternating; report medians.")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -194,7 +194,8 @@ def main() -> None:
                    "hf_tl_grouped_pad8": ["--group_by_length", "true", "--pad_to_multiple_of", "8"]}
     tries: dict[str, list[dict]] = {}
     for attempt in range(args.repeats):  # alternating, so a slow spell of the machine hits every run alike
-        for name in args.runs:
+        # Every other round in reverse order, so no run always follows the same one.
+        for name in args.runs if attempt % 2 == 0 else args.runs[::-1]:
             if name in hf_tl_flags:
                 row = hf_tl_run(name, model, args.output_root / name, args, hf_tl_flags[name],
                                 launch=name == "hf_tl_launch")

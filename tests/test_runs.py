@@ -105,6 +105,12 @@ def test_launched_run_on_cpu_uses_every_core(tiny_bert, tmp_path):
     hardware = json.loads((out / "training_info.json").read_text())["hardware"]
     cores = len(os.sched_getaffinity(0))
     assert hardware["cpu_cores"] == cores and hardware["cpu_threads"] == cores
-    # Said otherwise, it is kept.
-    run_recipe(tiny_args(tiny_bert, tmp_path / "one", "--cpu_threads", "1", train=16, dev=8))
+    # Said otherwise, it is kept (in this process: the count is put back for the tests that follow).
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        run_recipe(tiny_args(tiny_bert, tmp_path / "one", "--cpu_threads", "1", train=16, dev=8))
+    finally:
+        torch.set_num_threads(before)
     assert json.loads((tmp_path / "one" / "training_info.json").read_text())["hardware"]["cpu_threads"] == 1
