@@ -1,0 +1,190 @@
+"""The run kinds built on a TransferModel (a backbone with one head per task): trained, fitted and evaluated.
+
+All three go the same way: open the run directory, read the data, build the model and apply the strategy, write
+the record, then learn or score (the only step that differs), save the model and finish the record:
+
+- ``trained``: the optimizer loop (:func:`hf_tl.training.loop.fit`), checkpoints, resume.
+- ``fitted``: the heads are fitted in closed form on the backbone's features, then scored once.
+- ``evaluated``: the model scores the dev set once as it is (its heads built by the strategy, e.g. zero-shot).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hf_tl.builder import build
+from hf_tl.data import PaddingCollator
+from hf_tl.errors import HfTlError
+from hf_tl.metrics import MultiTaskEvaluator
+from hf_tl.report import format_report, trainable_report
+from hf_tl.run_dir import ADAPTER_DIR, BACKBONE_DIR, HEADS_DIR, TOKENIZER_DIR, load_heads
+from hf_tl.run_info import training_info
+from hf_tl.runs.base import LoadedRun, RunKind, open_run, register_run_kind
+from hf_tl.runs.record import RunRecord, best_results
+from hf_tl.strategies import EVALUATED, FITTED, TRAINED
+from hf_tl.training.engines import check_engine
+from hf_tl.training.evaluate import evaluate
+from hf_tl.training.export import export_run, save_initial_backbone
+from hf_tl.training.loop import fit
+from hf_tl.training.setup import cached_feature_splits, make_loaders, resolve_config, tokenize_splits
+from hf_tl.training.state import TrainState
+
+
+class ModelRun(RunKind):
+    """What the TransferModel kinds share; a kind implements :meth:`learn`."""
+
+    needs_features = False  # the heads need the backbone's features even with cache_features off
+    prepares_model = False  # the model goes through accelerator.prepare (and may be sharded when saved)
+
+    def execute(self, end_training: bool = True) -> dict:
+        accelerator, run_dir, resume_from = open_run(self.config, self.strategy)
+        # Every process reads and checks the data itself (in memory, nothing cached), so a data error stops all of
+        # them alike instead of leaving the others waiting at a barrier.
+        config, raw = resolve_config(self.config, need_train=self.needs_train_data)
+        t = config.train
+        built = build(config, apply_strategy=False)
+        strategy, tasks, tokenizer = built.strategy, built.tasks, built.backbone.tokenizer
+        if config.model.init_from_run and (strategy.is_peft or not strategy.trains_backbone_weights):
+            save_initial_backbone(accelerator, built.model.backbone, run_dir)  # its base checkpoint is not it
+        model = strategy.apply(built.model)
+        strategy.init_heads(model, tasks, built.backbone, config.model)
+        report = trainable_report(model, strategy.name, strategy.describe(), strategy.stage_frozen_sets(model))
+        check_engine(accelerator, config, strategy, report)
+        splits, cache_status = tokenize_splits(tasks, raw), {}
+        if strategy.fixed_features and (t.cache_features or self.needs_features):  # heads learn from features
+            splits, cache_status = cached_feature_splits(model, splits, config, tokenizer, accelerator,
+                                                         store=t.cache_features)
+        with accelerator.main_process_first():  # evaluate copies the metric modules into its cache: once, main first
+            evaluators = {name: task.evaluator() for name, task in tasks.items()}
+        evaluator = next(iter(evaluators.values())) if len(evaluators) == 1 else MultiTaskEvaluator(evaluators)
+        if t.metric_for_best_model and t.metric_for_best_model not in evaluator.metrics:
+            raise HfTlError(f"metric_for_best_model '{t.metric_for_best_model}' is not computed by this run; choose "
+                            f"one of {', '.join(evaluator.metrics)}.")
+        metric_name = t.metric_for_best_model or evaluator.primary_metric
+        loaders = make_loaders(splits, config, tokenizer, accelerator.num_processes)
+        state = TrainState.load(resume_from) if resume_from else TrainState()
+        record = RunRecord(run_dir, accelerator)
+        record.start(config, report, state.history, state.global_step)
+
+        start = time.perf_counter()
+        model, state, figures, groups = self.learn(accelerator, config, model, strategy, splits, loaders, evaluators,
+                                                   evaluator, metric_name, run_dir, record, state, resume_from)
+        results = best_results(state.history, state.best_metric, metric_name,
+                               evaluator.greater_is_better_for(metric_name))
+        results["train_runtime_s"] = round(time.perf_counter() - start, 2)
+        results.update(figures)
+        results["num_processes"] = accelerator.num_processes
+        results["train_samples"] = {name: len(task_splits["train"]) for name, task_splits in splits.items()
+                                    if "train" in task_splits}
+        if cache_status:
+            results["feature_cache"] = cache_status
+        export_run(accelerator, model, strategy, tokenizer, run_dir, prepared=self.prepares_model)
+        record.finish(config, results, training_info(accelerator, state, groups))
+        if end_training:
+            accelerator.end_training()
+        return results
+
+    def learn(self, accelerator, config, model, strategy, splits, loaders, evaluators, evaluator, metric_name,
+              run_dir, record, state, resume_from):
+        """Train, fit or score the model; return ``(model, TrainState, speed figures, optimizer groups)``."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Build the model the config describes and return its trainable-parameter report as text.
+
+        The head's size can depend on the data (the number of labels), so the data is read and checked when needed.
+        """
+        from hf_tl.tasks import TASKS
+        from hf_tl.transfer import resolve_init_from_run
+
+        config = resolve_init_from_run(self.config)
+        if any(TASKS[d.task].needs_data(d) for d in config.task_data().values()):
+            config, _ = resolve_config(config, need_train=self.needs_train_data)
+        built = build(config)
+        strategy = built.strategy
+        return format_report(trainable_report(built.model, strategy.name, strategy.describe(),
+                                              strategy.stage_frozen_sets(built.model)))
+
+    @classmethod
+    def load(cls, path: Path, config, device) -> LoadedRun:
+        """Rebuild the run's model: its backbone (saved, or the base checkpoint), adapter, heads and tokenizer."""
+        if not (path / HEADS_DIR).is_dir():
+            raise HfTlError(f"'{path}' is not a finished hf_tl run (no {HEADS_DIR}/); pass the output_dir of a "
+                            f"completed training run.")
+        backbone_dir = path / BACKBONE_DIR
+        built = build(config, apply_strategy=False, weights_dir=str(backbone_dir) if backbone_dir.is_dir() else None,
+                      tokenizer_dir=str(path / TOKENIZER_DIR))
+        model = built.model
+        if (path / ADAPTER_DIR).is_dir():
+            from peft import PeftModel
+
+            model.backbone = PeftModel.from_pretrained(model.backbone, str(path / ADAPTER_DIR))
+        load_heads(model.heads, path)
+        model = model.to(device).eval()
+        tokenizer = built.backbone.tokenizer
+        collate = PaddingCollator(tokenizer.pad_token_id, tokenizer.padding_side)
+
+        @torch.no_grad()
+        def scores(inputs: list, task: str, batch_size: int) -> np.ndarray:
+            spec = built.tasks[task]
+            outputs = []
+            for start in range(0, len(inputs), batch_size):
+                chunk = inputs[start:start + batch_size]
+                encoded = spec.encode([a for a, _ in chunk], [b for _, b in chunk]) if spec.pair else spec.encode(chunk)
+                features = [{k: v[i] for k, v in encoded.items()} for i in range(len(chunk))]
+                batch = {k: v.to(device) for k, v in collate(features).items()}
+                outputs.append(model(task=task, **batch)["predictions"].float().cpu())
+            return torch.cat(outputs).numpy() if outputs else np.zeros((0,))
+
+        return LoadedRun(model=model, tasks=built.tasks, tokenizer=tokenizer, scores=scores)
+
+
+@register_run_kind(TRAINED)
+class TrainedRun(ModelRun):
+    """Trained by gradient in the optimizer loop, with checkpoints to resume from."""
+
+    prepares_model = True
+
+    def learn(self, accelerator, config, model, strategy, splits, loaders, evaluators, evaluator, metric_name,
+              run_dir, record, state, resume_from):
+        return fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, run_dir, record, state,
+                   resume_from)
+
+
+@register_run_kind(EVALUATED)
+class EvaluatedRun(ModelRun):
+    """Nothing learns: the model scores the dev set once, as the strategy built it."""
+
+    needs_train_data = False
+
+    def learn(self, accelerator, config, model, strategy, splits, loaders, evaluators, evaluator, metric_name,
+              run_dir, record, state, resume_from):
+        # No DDP wrapper: it refuses a model without trainable parameters, and nothing needs synchronising.
+        model = model.to(accelerator.device)
+        prepared = accelerator.prepare(*(loaders[n]["validation"] for n in loaders))
+        prepared = prepared if isinstance(prepared, (list, tuple)) else [prepared]
+        with accelerator.autocast():  # the precision the run asked for, as a prepared model would have
+            metrics = evaluate(model, dict(zip(loaders, prepared)), accelerator, evaluators)
+        entry = {"step": 0, "epoch": 0, **metrics}
+        record.log_eval(entry)
+        accelerator.print(", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+        return model, TrainState(history=[entry], best_metric=metrics.get(metric_name)), {}, []
+
+
+@register_run_kind(FITTED)
+class FittedRun(EvaluatedRun):
+    """The heads are fitted in closed form on the backbone's train features (every process alike), then scored."""
+
+    needs_train_data = True
+    needs_features = True
+
+    def learn(self, accelerator, config, model, strategy, splits, loaders, evaluators, evaluator, metric_name,
+              run_dir, record, state, resume_from):
+        for name, estimator in strategy.fit_heads(model, splits, config.train.seed).items():
+            accelerator.print(f"{name}: fitted {estimator}")
+        return super().learn(accelerator, config, model, strategy, splits, loaders, evaluators, evaluator,
+                             metric_name, run_dir, record, state, resume_from)
