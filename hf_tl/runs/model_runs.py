@@ -134,7 +134,10 @@ class ModelRun(RunKind):
             outputs = []
             for start in range(0, len(inputs), batch_size):
                 chunk = inputs[start:start + batch_size]
-                encoded = spec.encode([a for a, _ in chunk], [b for _, b in chunk]) if spec.pair else spec.encode(chunk)
+                if spec.pair:
+                    encoded = spec.encode([a for a, _ in chunk], [b for _, b in chunk])
+                else:
+                    encoded = spec.encode(chunk)
                 features = [{k: v[i] for k, v in encoded.items()} for i in range(len(chunk))]
                 batch = {k: v.to(device) for k, v in collate(features).items()}
                 outputs.append(model(task=task, **batch)["predictions"].float().cpu())

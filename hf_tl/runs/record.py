@@ -126,6 +126,7 @@ def best_results(history: list[dict], best_metric: float | None, metric_name: st
     """
     best = next((r for r in history if r.get(metric_name) == best_metric), None)
     best = best or (history[-1] if history else {})
-    return {"best_step": best.get("step"), "metric_for_best_model": metric_name, "greater_is_better": greater_is_better,
-            **{(k if k.startswith("eval_") else f"eval_{k}"): v for k, v in best.items()
-               if k not in ("step", "epoch", "stage")}}
+    metrics = {(k if k.startswith("eval_") else f"eval_{k}"): v for k, v in best.items()
+               if k not in ("step", "epoch", "stage")}
+    return {"best_step": best.get("step"), "metric_for_best_model": metric_name,
+            "greater_is_better": greater_is_better, **metrics}
