@@ -27,6 +27,7 @@ from hf_tl.errors import HfTlError
 from hf_tl.process import run_measured
 from hf_tl.run_dir import CONFIG_FILE, LOG_FILE, REPORT_FILE, RESULTS_FILE
 from hf_tl.strategies import STRATEGIES, TRAINED, get_strategy, strategy_class
+from hf_tl.training.sampling import epoch_length, total_optimizer_steps
 
 DEFAULT_EVAL_POINTS = 8  # evaluations per trained run: enough for a learning curve, few enough to stay cheap
 EVAL_FLAGS = ("--eval_strategy", "--eval_steps")  # the user's own evaluation schedule, which eval_points leaves alone
@@ -104,13 +105,8 @@ def optimizer_steps(config, train_rows: dict[str, int]) -> int:
         train_rows: ``{task: train rows}`` after ``max_train_samples`` and ``few_shot_k``.
     """
     t = config.train
-    if t.max_steps:
-        return t.max_steps
-    batches = [math.ceil(rows / t.per_device_train_batch_size) for rows in train_rows.values()]
-    accumulation = t.gradient_accumulation_steps
-    # An epoch is one pass over the data; several tasks' batches are rounded up to whole optimizer steps.
-    epoch = batches[0] if len(batches) == 1 else math.ceil(sum(batches) / accumulation) * accumulation
-    return max(1, math.ceil(t.num_train_epochs * math.ceil(epoch / accumulation)))
+    batches = {task: math.ceil(rows / t.per_device_train_batch_size) for task, rows in train_rows.items()}
+    return max(1, total_optimizer_steps(t, epoch_length(batches, t.gradient_accumulation_steps)))
 
 
 def eval_steps_for(config, train_rows: dict[str, int], eval_points: int) -> int:

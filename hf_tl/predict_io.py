@@ -12,10 +12,11 @@ from hf_tl.errors import HfTlError
 def read_rows(path: str | Path, column_names: list[str] | None = None) -> list[dict]:
     """Read a CSV/TSV or JSONL file into dicts.
 
-    A CSV/TSV is parsed as training parses it (:func:`hf_tl.data.loading.read_file`): CSV with quoting, TSV with
-    quoting off (GLUE-style TSVs hold bare quote characters), a UTF-8 byte-order mark dropped, blank lines skipped.
-    Without ``column_names`` its first row is the header. With them, the rows are data named in column order, unless
-    the first row is a header (all its fields among the names): it is then skipped and names the columns.
+    A CSV/TSV is parsed with the quoting rules training reads its files with
+    (:func:`hf_tl.data.loading.read_file`): CSV with quoting, TSV with quoting off (GLUE-style TSVs hold bare quote
+    characters), a UTF-8 byte-order mark dropped, blank lines skipped. Without ``column_names`` its first row is the
+    header. With them, the rows are data named in column order, unless the first row is a header (all its fields
+    among the names): it is then skipped and names the columns.
 
     Args:
         path: The file.

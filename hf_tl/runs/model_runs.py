@@ -11,6 +11,7 @@ the record, then learn or score (the only step that differs), save the model and
 from __future__ import annotations
 
 import time
+from abc import abstractmethod
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +27,14 @@ from hf_tl.run_info import training_info
 from hf_tl.runs.base import LoadedRun, RunKind, open_run, register_run_kind
 from hf_tl.runs.record import RunRecord, best_results
 from hf_tl.strategies import EVALUATED, FITTED, TRAINED
+from hf_tl.tasks import TASKS
 from hf_tl.training.engines import check_engine
 from hf_tl.training.evaluate import evaluate
 from hf_tl.training.export import export_run, save_initial_backbone
 from hf_tl.training.loop import fit
 from hf_tl.training.setup import cached_feature_splits, make_loaders, resolve_config, tokenize_splits
 from hf_tl.training.state import TrainState
+from hf_tl.transfer import resolve_init_from_run
 
 
 class ModelRun(RunKind):
@@ -88,19 +91,16 @@ class ModelRun(RunKind):
             accelerator.end_training()
         return results
 
+    @abstractmethod
     def learn(self, accelerator, config, model, strategy, splits, loaders, evaluators, evaluator, metric_name,
               run_dir, record, state, resume_from):
         """Train, fit or score the model; return ``(model, TrainState, speed figures, optimizer groups)``."""
-        raise NotImplementedError
 
     def describe(self) -> str:
         """Build the model the config describes and return its trainable-parameter report as text.
 
         The head's size can depend on the data (the number of labels), so the data is read and checked when needed.
         """
-        from hf_tl.tasks import TASKS
-        from hf_tl.transfer import resolve_init_from_run
-
         config = resolve_init_from_run(self.config)
         if any(TASKS[d.task].needs_data(d) for d in config.task_data().values()):
             config, _ = resolve_config(config, need_train=self.needs_train_data)

@@ -13,6 +13,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hf_tl.config_io import write_yaml
+from hf_tl.hub import push_folder
+from hf_tl.model_card import write_model_card
+from hf_tl.report import format_report
 from hf_tl.run_dir import (
     CONFIG_FILE,
     INFO_FILE,
@@ -24,6 +28,7 @@ from hf_tl.run_dir import (
     append_jsonl,
     write_json,
 )
+from hf_tl.transfer import lineage
 
 
 class RunRecord:
@@ -48,10 +53,6 @@ class RunRecord:
             history: The evaluations a resumed run already made (its checkpoint's); empty for a new run.
             resumed_step: The optimizer step a resumed run continues from: later lines of the training log go.
         """
-        from hf_tl.config_io import write_yaml
-        from hf_tl.report import format_report
-        from hf_tl.transfer import lineage
-
         if not self.writes:
             return
         write_yaml(config, self.run_dir / CONFIG_FILE)
@@ -87,9 +88,6 @@ class RunRecord:
         Raises:
             HfTlError: when the push fails (the run directory is complete by then).
         """
-        from hf_tl.hub import push_folder
-        from hf_tl.model_card import write_model_card
-
         if not self.writes:
             return
         write_json(self.run_dir / INFO_FILE, info)

@@ -7,7 +7,6 @@ logged, evaluate + checkpoint, early stopping -> restore the best checkpoint. It
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -19,7 +18,7 @@ from hf_tl.optim import build_optimizer
 from hf_tl.run_dir import CHECKPOINTS_DIR, prune_checkpoints
 from hf_tl.training.engines import SHARDED
 from hf_tl.training.evaluate import evaluate
-from hf_tl.training.sampling import TaskSchedule, TaskStreams
+from hf_tl.training.sampling import TaskSchedule, TaskStreams, total_optimizer_steps
 from hf_tl.training.speed import SpeedMeter
 from hf_tl.training.state import TrainState
 
@@ -128,8 +127,7 @@ def _prepare(config, accelerator, model, strategy, loaders: dict) -> _Setup:
     train_loaders, eval_loaders = dict(zip(names, prepared[:len(names)])), dict(zip(names, prepared[len(names):]))
     schedule = TaskSchedule({n: len(dl) for n, dl in train_loaders.items()}, t.task_sampling, t.sampling_temperature,
                             t.seed, multiple_of=t.gradient_accumulation_steps)
-    total_steps = t.max_steps or math.ceil(t.num_train_epochs * math.ceil(
-        schedule.epoch_length / t.gradient_accumulation_steps))
+    total_steps = total_optimizer_steps(t, schedule.epoch_length)
     strategy.plan(total_steps)
     # A prepared scheduler steps once per process per optimizer step, so it is sized for all processes.
     scheduler = accelerator.prepare(get_scheduler(

@@ -12,6 +12,24 @@ import math
 import torch
 
 
+def epoch_length(batches: dict[str, int], multiple_of: int = 1) -> int:
+    """Micro-batches in one epoch: one task's batches (a pass over its data); several tasks' batches summed and
+    rounded up to a multiple of ``multiple_of`` (gradient accumulation), so an epoch ends on an optimizer step."""
+    total = sum(batches.values())
+    return total if len(batches) == 1 else math.ceil(total / multiple_of) * multiple_of
+
+
+def total_optimizer_steps(train, micro_batches_per_epoch: int) -> int:
+    """The optimizer steps of a run: ``max_steps``, else its epochs of ``micro_batches_per_epoch`` each.
+
+    Args:
+        train: The run's :class:`hf_tl.config.TrainArguments`.
+        micro_batches_per_epoch: See :func:`epoch_length`.
+    """
+    steps_per_epoch = math.ceil(micro_batches_per_epoch / train.gradient_accumulation_steps)
+    return train.max_steps or math.ceil(train.num_train_epochs * steps_per_epoch)
+
+
 class TaskSchedule:
     """The task of every micro-batch of an epoch.
 
@@ -31,9 +49,7 @@ class TaskSchedule:
         weights = {"proportional": sizes, "equal": torch.ones_like(sizes),
                    "temperature": sizes ** (1.0 / temperature)}[scheme]
         self.probabilities = {n: float(p) for n, p in zip(self.names, weights / weights.sum())}
-        total = sum(batches.values())
-        # One task: an epoch is one pass over its data, as in single-task training.
-        self.epoch_length = total if len(self.names) == 1 else math.ceil(total / multiple_of) * multiple_of
+        self.epoch_length = epoch_length(batches, multiple_of)
         self.seed = seed
 
     def tasks_for_epoch(self, epoch: int) -> list[str]:
