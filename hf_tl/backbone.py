@@ -143,7 +143,20 @@ def load_backbone(args: ModelArguments, weights_dir: str | None = None, tokenize
     except HfTlError:
         raise
     except (OSError, ValueError) as err:
+        if (weights_dir or tokenizer_dir) and "trust_remote_code" in str(err):
+            raise HfTlError(f"'{weights_dir or tokenizer_dir}' ships its own modelling code, which runs only when "
+                            f"you allow it (--trust_remote_code, or trust_remote_code=True in hf_tl.load_run), and "
+                            f"only if you trust its author; a run's own files cannot allow it.") from None
+        if weights_dir or tokenizer_dir:  # a run's own folders: name them, never the base checkpoint
+            raise HfTlError(f"Cannot load the run's backbone or tokenizer from '{weights_dir or tokenizer_dir}' "
+                            f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); the run is "
+                            f"incomplete or damaged: restore its folder, or train it again.") from None
         raise _load_error(args.model_name_or_path, err) from None
+    except Exception as err:
+        if type(err).__name__ != "SafetensorError":
+            raise
+        raise HfTlError(f"The weights in '{source}' are not a whole safetensors file ({str(err).splitlines()[0]}); "
+                        f"they were cut short or damaged: restore them, or train the run again.") from None
     missing = [k for k in info.get("missing_keys", []) if not k.startswith("pooler.")]
     if missing:
         warnings.warn(f"{len(missing)} backbone weights were not in '{source}' and start random "

@@ -6,6 +6,9 @@ groups' ``__post_init__`` checks again, since YAML values and Python callers byp
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 from hf_tl.errors import HfTlError
 
 POOLING_CHOICES = ("auto", "cls", "mean", "last")
@@ -29,7 +32,21 @@ def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise HfTlError(f"{name} must be one of {', '.join(choices)}, got '{value}'.")
 
 
+def check_finite(group) -> None:
+    """Raise :class:`HfTlError` naming the first number option of a dataclass that is NaN or infinite.
+
+    ``nan`` and ``inf`` pass every comparison a range check makes (or fail it silently), and a learning rate of
+    ``inf`` trains to NaN; they are refused when the config is read.
+    """
+    for f in dataclasses.fields(group):
+        value = getattr(group, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise HfTlError(f"{f.name} must be a finite number, got {value}.")
+
+
 def check_positive(name: str, value: float, allow_zero: bool = False) -> None:
-    """Raise :class:`HfTlError` naming the option when ``value`` is negative (or zero, unless allowed)."""
+    """Raise :class:`HfTlError` naming the option when ``value`` is negative (or zero, unless allowed) or infinite."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise HfTlError(f"{name} must be a finite number, got {value}.")
     if value < 0 or (value == 0 and not allow_zero):
         raise HfTlError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}.")

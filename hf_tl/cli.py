@@ -32,7 +32,7 @@ def _train(argv: list[str]) -> None:
 
 def _predict(argv: list[str]) -> None:
     from hf_tl.predict import load_run
-    from hf_tl.predict_io import predict_rows, read_rows, write_rows
+    from hf_tl.predict_io import check_output_file, predict_rows, read_rows, write_rows
 
     parser = ArgumentParser(prog="hf-tl predict", description="Predict for rows of a CSV/TSV/JSONL file with a "
                             "run; rows that carry the label column are scored against it too.")
@@ -47,11 +47,16 @@ def _predict(argv: list[str]) -> None:
                              "(default: the column_names the run trained with; a header row is recognised and "
                              "skipped).")
     parser.add_argument("--batch_size", type=int, default=64, help="Inputs per forward pass.")
+    parser.add_argument("--overwrite", action="store_true", help="Replace an existing --output file.")
+    parser.add_argument("--trust_remote_code", action="store_true",
+                        help="Allow modelling code shipped with the run's checkpoint (off; the run's own files "
+                             "cannot switch it on). Only for runs whose author you trust.")
     args = parser.parse_args(argv)
     if args.column_names and Path(args.input).suffix.lower() not in (".csv", ".tsv"):
         raise HfTlError(f"--column_names names the columns of a headerless .csv/.tsv file; '{args.input}' is not "
                         f"one, so drop --column_names.")
-    run = load_run(args.run)
+    check_output_file(args.output, args.overwrite, protected=[args.input])  # before the model loads
+    run = load_run(args.run, trust_remote_code=args.trust_remote_code)
     name, spec = run.task(args.task)
     # Without the flag, read the file as the run's training files were read ('' = the file has a header row).
     names = spec.data.column_names if args.column_names is None else args.column_names

@@ -26,6 +26,7 @@ from pathlib import Path
 from hf_tl.errors import HfTlError
 from hf_tl.process import run_measured
 from hf_tl.run_dir import CONFIG_FILE, LOG_FILE, REPORT_FILE, RESULTS_FILE
+from hf_tl.safe_io import atomic_write_text
 from hf_tl.strategies import STRATEGIES, TRAINED, get_strategy, strategy_class
 from hf_tl.training.sampling import epoch_length, total_optimizer_steps
 
@@ -64,7 +65,7 @@ def run_one(config_path: str, strategy: str, seed: int, out: Path, flags: list[s
         if status != 0:
             raise HfTlError(f"The {strategy} run with seed {seed} failed; the end of its log:\n{log[-2000:]}")
         record = {"wall_s": wall, "peak_rss_mib": rss, "command": command}
-        record_file.write_text(json.dumps(record))
+        atomic_write_text(record_file, json.dumps(record))
     results = json.loads((out / RESULTS_FILE).read_text())
     log = [json.loads(line) for line in (out / LOG_FILE).read_text().splitlines()] if (out / LOG_FILE).is_file() \
         else []
@@ -212,11 +213,11 @@ def compare(config_path: str, strategies: list[str], seeds: int, output_dir: str
             runs.append(run)
     metric = runs[0]["results"]["metric_for_best_model"]
     rows, table = _write_tables_and_charts(runs, metric, folder)
-    (folder / "comparison.json").write_text(json.dumps({"config": config_path, "metric": metric,
-                                                        "eval_points": 0 if own_schedule else eval_points,
-                                                        "rows": rows, "runs": runs}, indent=2))
+    atomic_write_text(folder / "comparison.json", json.dumps({"config": config_path, "metric": metric,
+                                                              "eval_points": 0 if own_schedule else eval_points,
+                                                              "rows": rows, "runs": runs}, indent=2))
     for run in runs:  # each run's card carries the table it belongs to
-        (Path(run["path"]) / COMPARISON_FILE).write_text(table)
+        atomic_write_text(Path(run["path"]) / COMPARISON_FILE, table)
         write_model_card(Path(run["path"]))
     return folder
 
@@ -253,7 +254,7 @@ def _write_tables_and_charts(runs: list[dict], metric: str, folder: Path) -> tup
         writer.writeheader()
         writer.writerows(rows)
     table = markdown_table(rows)
-    (folder / "table.md").write_text(table)
+    atomic_write_text(folder / "table.md", table)
     write_charts(runs, rows, metric, folder)
     return rows, table
 

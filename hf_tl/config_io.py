@@ -47,8 +47,10 @@ def read_yaml(path: str | os.PathLike) -> dict:
 
 
 def write_yaml(config: RunConfig, path: str | os.PathLike) -> None:
-    """Write the resolved config as a flat YAML file that :func:`parse_args` can read back."""
-    Path(path).write_text(yaml.safe_dump(config.to_flat_dict(), sort_keys=False))
+    """Write the resolved config, atomically, as a flat YAML file that :func:`parse_args` can read back."""
+    from hf_tl.safe_io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(config.to_flat_dict(), sort_keys=False))
 
 
 def load_config(path: str | os.PathLike, **overrides) -> RunConfig:

@@ -8,6 +8,7 @@ finished run's backbone (fine-tuned weights or adapter) and its settings.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -16,6 +17,8 @@ import numpy as np
 import torch
 
 from hf_tl.errors import HfTlError
+from hf_tl.predict_io import check_output_file
+from hf_tl.safe_io import temp_sibling, write_guard
 
 OUTPUT_FORMATS = (".parquet", ".npy")
 
@@ -37,8 +40,7 @@ class EmbedArguments:
     def __post_init__(self):
         if Path(self.output).suffix.lower() not in OUTPUT_FORMATS:
             raise HfTlError(f"--output must end in {' or '.join(OUTPUT_FORMATS)}, got '{self.output}'.")
-        if Path(self.output).exists() and not self.overwrite:
-            raise HfTlError(f"'{self.output}' already exists; choose another --output or pass --overwrite true.")
+        check_output_file(self.output, self.overwrite, protected=[self.input])
         if self.batch_size <= 0:
             raise HfTlError(f"batch_size must be > 0, got {self.batch_size}.")
 
@@ -51,7 +53,7 @@ def _model_for(model_args, run: str | None):
     if run is not None:
         from hf_tl.predict import load_run
 
-        loaded = load_run(run, device="cpu")
+        loaded = load_run(run, device="cpu", trust_remote_code=model_args.trust_remote_code)
         return loaded.model, loaded.tokenizer, loaded.config.model.max_length
     from hf_tl.builder import build
     from hf_tl.run_config import RunConfig
@@ -119,16 +121,23 @@ def embed_file(model_args, args: EmbedArguments) -> Path:
     model, tokenizer, max_length = _model_for(model_args, args.run)
     embeddings = embed_texts(model, tokenizer, texts, max_length, args.batch_size, args.normalize)
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".npy":
-        np.save(out, embeddings)
-    else:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    tmp = temp_sibling(out)  # written whole, then renamed: a reader never sees part of it
+    with write_guard(out, "free space (or choose another --output) and run the command again"):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if out.suffix.lower() == ".npy":
+                with open(tmp, "wb") as fh:
+                    np.save(fh, embeddings)
+            else:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
 
-        table = pa.Table.from_pylist(rows)
-        table = table.append_column("embedding", pa.array(list(embeddings.reshape(len(rows), -1))))
-        metadata = {b"hf_tl.embedding_shape": str(list(embeddings.shape[1:])).encode(),
-                    b"hf_tl.layer": model.layer.encode(), b"hf_tl.pooling": model.pooling.encode()}
-        pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata}), out)
+                table = pa.Table.from_pylist(rows)
+                table = table.append_column("embedding", pa.array(list(embeddings.reshape(len(rows), -1))))
+                metadata = {b"hf_tl.embedding_shape": str(list(embeddings.shape[1:])).encode(),
+                            b"hf_tl.layer": model.layer.encode(), b"hf_tl.pooling": model.pooling.encode()}
+                pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata}), tmp)
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
     return out

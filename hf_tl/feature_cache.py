@@ -6,7 +6,8 @@ stored features without running the backbone. The key of one split's entry is a 
 depend on: the backbone's weights (hashed, so a fine-tuned or merged checkpoint at the same path is a new key),
 the tokenizer, pooling, layer choice, max length, padding side, and the token ids of the split itself. An entry is
 written to a temporary folder and renamed into place, with a manifest of its files' hashes; an entry whose files
-do not match their manifest (a killed writer, a truncated file) is deleted and rebuilt, never used.
+do not match their manifest (a killed writer, a truncated file) is deleted and rebuilt, never used, and a temporary
+folder whose writer was killed is deleted by the next run that finds it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import hashlib
 import json
 import os
 import shutil
-import uuid
 import warnings
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from hf_tl.data.collate import PAIR_SUFFIX, PaddingCollator
 from hf_tl.model import FEATURES_KEY
+from hf_tl.safe_io import remove_orphans, temp_sibling, write_guard
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -168,12 +169,16 @@ def _write_entry(root: Path, key: str, arrays: dict[str, np.ndarray], parts: dic
     from datasets import Dataset as ArrowDataset
 
     entry = root / key
-    tmp = root / f".{key}.{uuid.uuid4().hex}.tmp"
+    tmp = temp_sibling(entry)  # names its writer, so a later run can tell a killed write from a live one
     shape = next(iter(arrays.values())).shape
     table = {name: a.reshape(a.shape[0], -1) for name, a in arrays.items()}
-    ArrowDataset.from_dict(table).save_to_disk(str(tmp))
-    (tmp / MANIFEST).write_text(json.dumps({"key": key, "parts": parts, "shape": list(shape[1:]),
-                                            "files": _file_hashes(tmp)}, indent=1))
+    try:
+        ArrowDataset.from_dict(table).save_to_disk(str(tmp))
+        (tmp / MANIFEST).write_text(json.dumps({"key": key, "parts": parts, "shape": list(shape[1:]),
+                                                "files": _file_hashes(tmp)}, indent=1))
+    except BaseException:  # a full disk, an interrupt: leave nothing half-written behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     try:
         os.replace(tmp, entry)
     except OSError:  # a finished entry appeared meanwhile (a concurrent run): keep it
@@ -207,14 +212,19 @@ def load_or_build(model, dataset, parts: dict, root: Path, collate: PaddingColla
     """
     key = feature_key(parts)
     entry = root / key
+    if root.is_dir():
+        for name in remove_orphans(root):
+            print(f"hf_tl: removed {root / name}, a feature-cache entry left half-written by a killed run")
     if entry.exists():
         if _valid(entry):
             return _read_entry(entry), False
         warnings.warn(f"Feature cache entry {entry} is incomplete or corrupt; rebuilding it.", stacklevel=2)
         shutil.rmtree(entry, ignore_errors=True)
-    root.mkdir(parents=True, exist_ok=True)
     arrays = compute_features(model, dataset, collate, batch_size, device)
-    _write_entry(root, key, arrays, parts)
+    with write_guard(entry, f"free space there, or point feature_cache_dir (or ${ENV_CACHE_DIR}) elsewhere, and "
+                            f"run again"):
+        root.mkdir(parents=True, exist_ok=True)
+        _write_entry(root, key, arrays, parts)
     return {name: torch.from_numpy(a) for name, a in arrays.items()}, True
 
 

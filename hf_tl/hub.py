@@ -71,13 +71,19 @@ def push_folder(folder: str | Path, repo_id: str, private: bool = False, token: 
         raise HfTlError(f"'{folder}' is neither a finished run (no eval_results.json) nor a comparison folder (no "
                         f"table.md); push the output_dir of a completed run or compare.")
     _check_online()
+    skipped = not_regular_files(folder)
+    if skipped:
+        print(f"hf_tl: not uploading {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} that are not regular "
+              f"files inside the run (symbolic links and the like): {', '.join(skipped)}")
+    # A skipped folder link is excluded with everything under it.
+    ignore = [*IGNORE, *skipped, *(f"{name}/*" for name in skipped)]
     api = HfApi(endpoint=_endpoint(), token=token)
     last = None
     for attempt in range(1, ATTEMPTS + 1):
         try:
             api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
             info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
-                                     ignore_patterns=IGNORE,
+                                     ignore_patterns=ignore,
                                      commit_message=commit_message or f"Upload hf_tl run {folder.resolve().name}")
             return info.commit_url
         except Exception as err:  # network, HTTP and server errors alike: retry, then one clear sentence
@@ -87,6 +93,22 @@ def push_folder(folder: str | Path, repo_id: str, private: bool = False, token: 
     raise HfTlError(f"Could not push '{folder}' to '{repo_id}' after {ATTEMPTS} attempts "
                     f"({type(last).__name__}: {_clean(str(last), token)}); the local "
                     f"run is unchanged, so push it again later with: hf-tl push {folder} {repo_id}")
+
+
+def not_regular_files(folder: Path) -> list[str]:
+    """What a push must not upload: symbolic links (to files or folders, inside or outside the run) and other
+    entries that are not regular files or folders, as paths relative to ``folder``.
+
+    A linked folder is listed once and not entered, so nothing it points to is read.
+    """
+    found = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        for name in [*dirs, *files]:
+            path = Path(root) / name
+            if path.is_symlink() or not (path.is_dir() or path.is_file()):
+                found.append(path.relative_to(folder).as_posix())
+        dirs[:] = [d for d in dirs if not (Path(root) / d).is_symlink()]
+    return sorted(found)
 
 
 def download_run(repo_id: str, revision: str | None = None, token: str | None = None) -> Path:
@@ -109,7 +131,26 @@ def download_run(repo_id: str, revision: str | None = None, token: str | None = 
                         f"your access.") from None
 
 
+def _meant_local(text: str) -> bool:
+    """A name that points at the local disk: ``./x``, ``/x``, ``~/x``, ``runs/x``, or ``FOLDER/x`` where FOLDER
+    exists here."""
+    first = text.split("/", 1)[0]
+    return text.startswith((".", "/", "~")) or first == "runs" or (text.count("/") >= 1 and Path(first).is_dir())
+
+
 def looks_like_repo_id(path: str | Path) -> bool:
-    """``user/name`` that is not a local folder."""
+    """``user/name`` that is not a local folder and does not look like a path."""
     text = str(path)
-    return not Path(text).expanduser().exists() and text.count("/") == 1 and not text.startswith((".", "/", "~"))
+    return not Path(text).expanduser().exists() and text.count("/") == 1 and not _meant_local(text)
+
+
+def missing_local_run(path: str | Path) -> None:
+    """Refuse a run path that looks local and does not exist, instead of trying a Hub repo of that name.
+
+    Raises:
+        HfTlError: naming the folder that is not there.
+    """
+    text = str(path)
+    if not Path(text).expanduser().exists() and _meant_local(text):
+        raise HfTlError(f"No run folder '{text}' (looked in {Path.cwd()}); check the path. It names a local folder, "
+                        f"so no Hub repo of that name is tried.")

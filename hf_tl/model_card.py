@@ -22,6 +22,7 @@ from hf_tl.run_dir import (
     REPORT_FILE,
     RESULTS_FILE,
 )
+from hf_tl.safe_io import atomic_write_text
 
 PIPELINE_TAGS = {"similarity": "sentence-similarity", "pair_classification": "text-classification",
                  "classification": "text-classification"}
@@ -61,12 +62,13 @@ def _task_metrics(results: dict, names: list[str]) -> dict[str, dict[str, float]
     return out
 
 
-def card_data(run_dir: Path):
-    """The card's metadata (``huggingface_hub.ModelCardData``) for a finished run."""
+def card_data(run_dir: Path, results: dict | None = None):
+    """The card's metadata (``huggingface_hub.ModelCardData``) for a finished run (``results``: its
+    ``eval_results.json``, read from the run when not given)."""
     from huggingface_hub import EvalResult, ModelCardData
 
     config = load_config(run_dir / CONFIG_FILE)
-    results = _read(run_dir / RESULTS_FILE)
+    results = _read(run_dir / RESULTS_FILE) if results is None else results
     tasks = config.task_data()
     metrics = _task_metrics(results, list(tasks))
     evals = []
@@ -92,11 +94,12 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
             *("| " + " | ".join(str(c) for c in row) + " |" for row in rows)]
 
 
-def render(run_dir: Path) -> str:
-    """The whole card: metadata block, then the run's training details and results."""
+def render(run_dir: Path, results: dict | None = None) -> str:
+    """The whole card: metadata block, then the run's training details and results (see :func:`card_data`)."""
     run_dir = Path(run_dir)
     config = load_config(run_dir / CONFIG_FILE)
-    results, report = _read(run_dir / RESULTS_FILE), _read(run_dir / f"{REPORT_FILE}.json")
+    results = _read(run_dir / RESULTS_FILE) if results is None else results
+    report = _read(run_dir / f"{REPORT_FILE}.json")
     info, lineage = _read(run_dir / INFO_FILE), _read(run_dir / LINEAGE_FILE)
     m, s, t = config.model, config.strategy, config.train
     tasks = config.task_data()
@@ -160,7 +163,7 @@ def render(run_dir: Path) -> str:
     if adapter:
         lines += ["", "The adapter alone loads with peft: `PeftModel.from_pretrained(AutoModel.from_pretrained("
                   f"\"{m.model_name_or_path}\"), REPO, subfolder=\"adapter\")`."]
-    return f"---\n{card_data(run_dir).to_yaml()}\n---\n\n" + "\n".join(lines) + "\n"
+    return f"---\n{card_data(run_dir, results).to_yaml()}\n---\n\n" + "\n".join(lines) + "\n"
 
 
 def _hardware(info: dict) -> str:
@@ -171,8 +174,13 @@ def _hardware(info: dict) -> str:
     return f"{hw['device_name'] or hw['device']} x {hw['num_processes']} process(es){threads}"
 
 
-def write_model_card(run_dir: Path) -> Path:
-    """Write ``README.md`` (the model card) into a finished run directory and return its path."""
+def write_model_card(run_dir: Path, results: dict | None = None) -> Path:
+    """Write ``README.md`` (the model card) into a run directory and return its path.
+
+    Args:
+        run_dir: The run directory.
+        results: Its results, when they are not yet in ``eval_results.json`` (a run writes that file last).
+    """
     path = Path(run_dir) / CARD_FILE
-    path.write_text(render(Path(run_dir)))
+    atomic_write_text(path, render(Path(run_dir), results))
     return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import torch
 
 from hf_tl.config_io import load_config
 from hf_tl.errors import HfTlError, suggest
-from hf_tl.run_dir import CONFIG_FILE, HEADS_DIR
+from hf_tl.run_dir import CONFIG_FILE, RESULTS_FILE, unfinished_hint
 from hf_tl.runs import run_kind_of
 from hf_tl.tasks import Task
 
@@ -22,23 +23,30 @@ class Run:
     Args:
         path: The run directory, or the Hub repo id (``user/name``) it was pushed to.
         device: Torch device for inference (default: CUDA if available, else CPU).
-        trust_remote_code: For a run from the Hub: allow modelling code from its checkpoint (off; the run's own
-            config.yaml cannot switch it on).
+        trust_remote_code: Allow modelling code shipped with the run's checkpoint (off). Only this argument
+            switches it on, for a local run as for a Hub one: the run's own ``config.yaml`` cannot.
 
     Raises:
         HfTlError: if ``path`` is not a finished run.
     """
 
     def __init__(self, path: str | Path, device: str | None = None, trust_remote_code: bool = False):
-        from hf_tl.hub import download_run, looks_like_repo_id
+        from hf_tl.hub import download_run, looks_like_repo_id, missing_local_run
 
+        missing_local_run(path)  # a path-like name that does not exist is never looked up on the Hub
         from_hub = looks_like_repo_id(path)
-        self.path = download_run(str(path)) if from_hub else Path(path)
-        self._trust = trust_remote_code if from_hub else None  # a downloaded config may not switch it on itself
+        self.path = download_run(str(path)) if from_hub else Path(path).expanduser()
+        if from_hub:
+            print(f"hf_tl: loaded run '{path}' from the Hugging Face Hub (no local folder of that name)",
+                  file=sys.stderr)
+        self._trust = trust_remote_code
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         if not (self.path / CONFIG_FILE).is_file():
-            raise HfTlError(f"'{self.path}' is not a finished hf_tl run (no {CONFIG_FILE} and {HEADS_DIR}/); pass "
-                            f"the output_dir of a completed training run.")
+            raise HfTlError(f"'{self.path}' is not a finished hf_tl run (no {CONFIG_FILE}); pass the output_dir of "
+                            f"a completed training run.")
+        if not (self.path / RESULTS_FILE).is_file():
+            raise HfTlError(f"'{self.path}' is an unfinished run: its {RESULTS_FILE}, written last, is missing, so "
+                            f"its training or export did not complete; {unfinished_hint(self.path)}.")
         self.config = self._load_config()
         self._loaded = run_kind_of(self.config).load(self.path, self.config, self.device)
         self.model = self._loaded.model
@@ -47,7 +55,7 @@ class Run:
 
     def _load_config(self):
         config = load_config(self.path / CONFIG_FILE)
-        if self._trust is not None and config.model.trust_remote_code != self._trust:
+        if config.model.trust_remote_code != self._trust:
             config = replace(config, model=replace(config.model, trust_remote_code=self._trust))
         return config
 

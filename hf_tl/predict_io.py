@@ -26,8 +26,8 @@ def read_rows(path: str | Path, column_names: list[str] | None = None) -> list[d
         One dict per row.
 
     Raises:
-        HfTlError: for a missing file, an unknown extension, a row with more fields than names, or a malformed
-            JSON line.
+        HfTlError: for a missing file, an unknown extension, a row with more or fewer fields than columns, or a
+            malformed JSON line.
     """
     path = Path(path)
     if not path.is_file():
@@ -47,6 +47,10 @@ def read_rows(path: str | Path, column_names: list[str] | None = None) -> list[d
             if len(fields) > len(header):
                 raise HfTlError(f"Row {i + 1} of '{path}' has {len(fields)} fields but only {len(header)} columns "
                                 f"are named ({', '.join(header)}); name every column with --column_names.")
+            if len(fields) < len(header):
+                raise HfTlError(f"Row {i + 1} of '{path}' has {len(fields)} field(s) but the file has {len(header)} "
+                                f"columns ({', '.join(header)}); give every row all its fields (an empty one as "
+                                f"nothing between two separators).")
         return [dict(zip(header, fields)) for fields in table]
     if suffix in (".jsonl", ".json"):
         rows = []
@@ -61,18 +65,47 @@ def read_rows(path: str | Path, column_names: list[str] | None = None) -> list[d
     raise HfTlError(f"Input file '{path}' must end in .csv, .tsv or .jsonl.")
 
 
+def check_output_file(output: str | Path, overwrite: bool, protected: list[str | Path] = ()) -> Path:
+    """Check where a command writes its result, before any work: never an existing file unless ``overwrite``,
+    never a file the command reads (``protected``), never inside a run directory.
+
+    Raises:
+        HfTlError: naming the file and the fix.
+    """
+    from hf_tl.run_dir import enclosing_run
+
+    path = Path(output)
+    if path.is_dir():
+        raise HfTlError(f"'{path}' is a folder; give --output a file name.")
+    if any(path.resolve() == Path(p).resolve() for p in protected):
+        raise HfTlError(f"--output '{path}' is the file being read; write the results to another file.")
+    run = enclosing_run(path)
+    if run is not None:
+        raise HfTlError(f"--output '{path}' lies inside the run directory '{run}', which only training writes; "
+                        f"choose a file outside it.")
+    if path.exists() and not overwrite:
+        raise HfTlError(f"'{path}' already exists; choose another --output or pass --overwrite.")
+    return path
+
+
 def write_rows(path: str | Path, rows: list[dict]) -> None:
-    """Write dicts as CSV or JSONL, chosen by the file's extension."""
+    """Write dicts as CSV or JSONL, chosen by the file's extension, atomically (a reader sees all or nothing)."""
+    import io
+
+    from hf_tl.safe_io import atomic_write_text, write_guard
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with write_guard(path, "free space (or choose another --output) and run the command again"):
+        path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in (".csv", ".tsv"):
-        with path.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else ["prediction"],
-                                    delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-            writer.writeheader()
-            writer.writerows(rows)
+        buffer = io.StringIO(newline="")
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["prediction"],
+                                delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(path, buffer.getvalue())
     else:
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
 
 
 def predict_rows(run, rows: list[dict], task: str | None = None, batch_size: int = 64,
@@ -103,6 +136,10 @@ def predict_rows(run, rows: list[dict], task: str | None = None, batch_size: int
                 if str(source).lower().endswith((".csv", ".tsv")) else ""
             raise HfTlError(f"Row {i + 1} of '{source}' has no column '{missing[0]}' (it has: {', '.join(row)}); "
                             f"task '{name}' reads its texts from {', '.join(repr(c) for c in columns)}{headerless}.")
+        empty = [c for c in columns if row[c] is None or not str(row[c]).strip()]
+        if empty:
+            raise HfTlError(f"Row {i + 1} of '{source}' has no text in column '{empty[0]}'; give every row its "
+                            f"text, or drop the row.")
     if len(columns) == 2:
         inputs = [(str(r[columns[0]]), str(r[columns[1]])) for r in rows]
     else:

@@ -10,6 +10,7 @@ import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
 
+from hf_tl.choices import check_finite
 from hf_tl.config import DataArguments, ModelArguments, StrategyArguments, TrainArguments
 from hf_tl.errors import HfTlError, suggest
 from hf_tl.strategies import strategy_class
@@ -83,6 +84,8 @@ class RunConfig:
         return cls(**groups, tasks=build_tasks(tasks, groups["data"], source))
 
     def __post_init__(self):
+        for group in (self.model, self.data, self.strategy, self.train, *self.tasks.values()):
+            check_finite(group)
         strategy_class(self.strategy.strategy).check_config(self)
 
 

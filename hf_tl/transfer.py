@@ -52,8 +52,9 @@ def resolve_init_from_run(config: RunConfig) -> RunConfig:
     if mine not in (DEFAULT_MODEL, previous.model_name_or_path):
         raise HfTlError(f"init_from_run takes its backbone from '{run}', which starts from "
                         f"'{previous.model_name_or_path}', but model_name_or_path is '{mine}'; drop one of the two.")
+    # trust_remote_code stays the caller's: a run's own files never switch remote code on.
     model = replace(config.model, init_from_run=str(run), model_name_or_path=previous.model_name_or_path,
-                    gguf_file=previous.gguf_file, trust_remote_code=previous.trust_remote_code)
+                    gguf_file=previous.gguf_file)
     return replace(config, model=model)
 
 

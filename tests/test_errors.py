@@ -13,10 +13,10 @@ def tree_digest(path) -> dict:
             for p in sorted(path.rglob("*")) if p.is_file()}
 
 
-def expect_user_error(argv, message, capsys):
+def expect_user_error(argv, message, capsys, recipe="text_similarity"):
     """Run the recipe; it must exit with status 2 and print exactly one 'hf_tl error:' line matching message."""
     with pytest.raises(SystemExit) as exc:
-        run_recipe(argv)
+        run_recipe(argv, recipe)
     assert exc.value.code == 2
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("hf_tl error:")]
@@ -88,7 +88,7 @@ FLAG_ERRORS = {
     "partial-too-deep": (["--strategy", "partial", "--num_layers", "12"],
                          "asks for the top 12 blocks, but the model has only 2"),
     "zero-shot-cross-encoder": (["--strategy", "zero_shot"], "needs architecture bi_encoder with head_type none"),
-    "resume-without-checkpoint": (["--resume_from_checkpoint", "latest"], "No checkpoint to resume"),
+    "resume-without-checkpoint": (["--resume_from_checkpoint", "latest"], "No complete checkpoint to resume"),
     "unknown-best-metric": (["--metric_for_best_model", "eval_spearmanr"],
                             "metric_for_best_model 'eval_spearmanr' is not computed.*pearsonr, spearmanr"),
 }

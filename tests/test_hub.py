@@ -1,6 +1,7 @@
 """Pushing to and loading from a Hub-compatible server on loopback, with the real huggingface_hub client."""
 
 import hashlib
+import os
 
 import pytest
 from conftest import run_recipe, tiny_args
@@ -113,9 +114,9 @@ def test_offline_and_not_a_run_are_refused(tmp_path, monkeypatch):
         push_folder(tmp_path / "empty", "alice/x")
 
 
-def test_a_missing_local_run_says_so_offline(tmp_path):
-    with pytest.raises(HfTlError, match="'runs/nothing' is not a local folder, and the Hub is switched off"):
-        hf_tl.load_run("runs/nothing")
+def test_a_missing_hub_run_says_so_offline(tmp_path):
+    with pytest.raises(HfTlError, match="'someone/nothing' is not a local folder, and the Hub is switched off"):
+        hf_tl.load_run("someone/nothing")
 
 
 @pytest.mark.real_data
@@ -124,7 +125,9 @@ def test_a_run_from_the_hub_cannot_switch_on_remote_code(hub, finished_run):
     config.write_text(config.read_text().replace("trust_remote_code: false", "trust_remote_code: true"))
     push_folder(finished_run, "mallory/run")
     assert hf_tl.load_run("mallory/run").config.model.trust_remote_code is False
-    assert hf_tl.load_run(finished_run).config.model.trust_remote_code is True  # a local run is the user's own
+    # A local run's files cannot switch it on either; only the caller's argument does.
+    assert hf_tl.load_run(finished_run).config.model.trust_remote_code is False
+    assert hf_tl.load_run(finished_run, trust_remote_code=True).config.model.trust_remote_code is True
 
 
 def test_push_to_hub_needs_a_repo_name():
@@ -132,3 +135,33 @@ def test_push_to_hub_needs_a_repo_name():
 
     with pytest.raises(HfTlError, match="push_to_hub needs hub_model_id"):
         TrainArguments(push_to_hub=True)
+
+
+@pytest.mark.real_data
+def test_push_uploads_only_regular_files_inside_the_run(hub, finished_run, tmp_path, capsys):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the Hub\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "private.key").write_text("key\n")
+    (finished_run / "notes.txt").symlink_to(secret)
+    (finished_run / "linked_folder").symlink_to(outside)
+    (finished_run / "heads" / "inner_link.safetensors").symlink_to(finished_run / "heads" / "similarity.safetensors")
+    os.mkfifo(finished_run / "pipe")
+    push_folder(finished_run, "alice/links")
+    uploaded = set(hub.repos["alice/links"].files)
+    assert not {"notes.txt", "linked_folder/private.key", "heads/inner_link.safetensors", "pipe"} & uploaded
+    assert "heads/similarity.safetensors" in uploaded and "config.yaml" in uploaded
+    assert b"not for the Hub" not in b"".join(hub.repos["alice/links"].files.values())
+    out = capsys.readouterr().out
+    assert ("not uploading 4 entries that are not regular files inside the run (symbolic links and the like): "
+            "heads/inner_link.safetensors, linked_folder, notes.txt, pipe") in out
+
+
+@pytest.mark.real_data
+def test_a_hub_load_says_where_the_run_came_from(hub, finished_run, capsys):
+    push_folder(finished_run, "alice/where")
+    capsys.readouterr()
+    hf_tl.load_run("alice/where")
+    assert "loaded run 'alice/where' from the Hugging Face Hub (no local folder of that name)" in \
+        capsys.readouterr().err

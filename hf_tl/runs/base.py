@@ -17,7 +17,9 @@ import numpy as np
 from accelerate.utils import set_seed
 
 from hf_tl.errors import HfTlError
-from hf_tl.run_dir import check_output_dir, find_checkpoint, prepare_output_dir
+from hf_tl.run_dir import check_output_dir, find_checkpoint, prepare_output_dir, resume_fix
+from hf_tl.run_lock import release
+from hf_tl.safe_io import write_guard
 from hf_tl.strategies import Strategy, get_strategy
 from hf_tl.training.setup import make_accelerator
 
@@ -55,7 +57,13 @@ def train(config, end_training: bool = True) -> dict:
         HfTlError: for any problem with the user's settings or data, before training starts.
     """
     strategy = get_strategy(config.strategy)
-    return RUN_KINDS[strategy.run_kind](config, strategy).execute(end_training)
+    run = RUN_KINDS[strategy.run_kind](config, strategy)
+    try:
+        # A write that fails for want of space anywhere in the run ends in one sentence; the run stays resumable.
+        with write_guard(config.train.output_dir or ".", resume_fix(Path(config.train.output_dir or "."))):
+            return run.execute(end_training)
+    finally:
+        run.close()
 
 
 @dataclass
@@ -92,6 +100,46 @@ class RunKind(ABC):
     def __init__(self, config, strategy: Strategy):
         self.config = config
         self.strategy = strategy
+        self.locked: Path | None = None  # the output directory this process locked (main process only)
+        self.created = False  # whether this run created it
+
+    def take_output_dir(self, is_main: bool, num_processes: int = 1) -> Path:
+        """Check the output directory on every process; on the main one, create it, lock it and clean it.
+
+        A refusal on the main process (another run holds the folder) reaches every process, so all stop alike.
+
+        Returns:
+            The run directory.
+
+        Raises:
+            HfTlError: for an output directory that holds another run, is in use, or cannot be written.
+        """
+        t = self.config.train
+        resuming = t.resume_from_checkpoint is not None
+        run_dir = check_output_dir(t.output_dir, t.overwrite_output_dir, resuming)
+        refusal = None
+        if is_main:
+            try:
+                run_dir, self.created = prepare_output_dir(run_dir, t.overwrite_output_dir, resuming)
+                self.locked = run_dir.resolve()
+            except HfTlError as err:
+                refusal = str(err)
+        if num_processes > 1:
+            from accelerate.utils import broadcast_object_list
+
+            refusal = broadcast_object_list([refusal])[0]
+        if refusal:
+            raise HfTlError(refusal)
+        return run_dir
+
+    def close(self) -> None:
+        """Give back the output directory's lock; remove the directory if this run created it and left it empty."""
+        if self.locked is None:
+            return
+        release(self.locked)
+        if self.created and self.locked.is_dir() and not any(self.locked.iterdir()):
+            self.locked.rmdir()  # a run stopped by bad data leaves no empty folder that blocks the next one
+        self.locked = None
 
     @abstractmethod
     def execute(self, end_training: bool = True) -> dict:
@@ -121,26 +169,21 @@ def refuse_resume(config, strategy: Strategy) -> None:
         raise HfTlError(f"strategy '{strategy.name}' {strategy.resume_refusal}.")
 
 
-def open_run(config, strategy: Strategy):
-    """Start a run: refuse what cannot resume, create the Accelerator, check and create the run directory, seed.
-
-    Every process checks the output directory (so a refusal stops all of them); only the main one changes it.
+def open_run(run: RunKind):
+    """Start a run: refuse what cannot resume, create the Accelerator, check, create and lock the run directory, seed.
 
     Returns:
         ``(accelerator, run directory, checkpoint to resume from or None)``.
 
     Raises:
-        HfTlError: for a run that cannot resume, or an output directory that holds another run.
+        HfTlError: for a run that cannot resume, or an output directory that holds another run or is in use.
     """
+    config, strategy = run.config, run.strategy
     refuse_resume(config, strategy)
     t = config.train
-    resuming = t.resume_from_checkpoint is not None
     accelerator = make_accelerator(config, t.output_dir or ".")
-    run_dir = check_output_dir(t.output_dir, t.overwrite_output_dir, resuming)
-    resume_from = find_checkpoint(run_dir, t.resume_from_checkpoint) if resuming else None
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        prepare_output_dir(run_dir, t.overwrite_output_dir, resuming)
+    run_dir = run.take_output_dir(accelerator.is_main_process, accelerator.num_processes)
+    resume_from = find_checkpoint(run_dir, t.resume_from_checkpoint) if t.resume_from_checkpoint else None
     accelerator.wait_for_everyone()
     set_seed(t.seed)
     return accelerator, run_dir, resume_from

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import torch
 from accelerate import PartialState
 
 from hf_tl.runs.base import RunKind, refuse_resume, register_run_kind, train
@@ -24,6 +25,10 @@ class ChainedRun(RunKind):
 
     def execute(self, end_training: bool = True) -> dict:
         refuse_resume(self.config, self.strategy)
+        # The distributed set-up the runs' Accelerators keep (as make_accelerator starts it: on CPU without a GPU).
+        state = PartialState(cpu=not torch.cuda.is_available())
+        # Locked for the whole chain (its last run writes here and shares this lock), so a second run stops now.
+        self.take_output_dir(state.is_main_process, state.num_processes)
         # Few-shot rows are drawn here for the plan, and again (alike) by the runs themselves.
         config, raw = resolve_config(self.config, need_train=self.needs_train_data)
         results = {}
@@ -32,7 +37,7 @@ class ChainedRun(RunKind):
             for i, step in enumerate(steps):
                 # The runs share the processes: only the last one releases them.
                 results = train(step.config, end_training=end_training and i == len(steps) - 1)
-                if PartialState().is_main_process:
+                if state.is_main_process:
                     for name, source in step.keep.items():
                         shutil.copyfile(source, Path(step.config.train.output_dir) / name)
                     if step.done:

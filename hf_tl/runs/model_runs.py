@@ -22,11 +22,12 @@ from hf_tl.data import PaddingCollator
 from hf_tl.errors import HfTlError
 from hf_tl.metrics import MultiTaskEvaluator
 from hf_tl.report import format_report, trainable_report
-from hf_tl.run_dir import ADAPTER_DIR, BACKBONE_DIR, HEADS_DIR, TOKENIZER_DIR, load_heads
+from hf_tl.run_dir import ADAPTER_DIR, BACKBONE_DIR, HEADS_DIR, TOKENIZER_DIR, load_heads, unfinished_hint
 from hf_tl.run_info import training_info
 from hf_tl.runs.base import LoadedRun, RunKind, open_run, register_run_kind
 from hf_tl.runs.record import RunRecord, best_results
-from hf_tl.strategies import EVALUATED, FITTED, TRAINED
+from hf_tl.runs.resume import check_resumed_config
+from hf_tl.strategies import EVALUATED, FITTED, TRAINED, get_strategy
 from hf_tl.tasks import TASKS
 from hf_tl.training.engines import check_engine
 from hf_tl.training.evaluate import evaluate
@@ -44,10 +45,13 @@ class ModelRun(RunKind):
     prepares_model = False  # the model goes through accelerator.prepare (and may be sharded when saved)
 
     def execute(self, end_training: bool = True) -> dict:
-        accelerator, run_dir, resume_from = open_run(self.config, self.strategy)
+        accelerator, run_dir, resume_from = open_run(self)
         # Every process reads and checks the data itself (in memory, nothing cached), so a data error stops all of
         # them alike instead of leaving the others waiting at a barrier.
         config, raw = resolve_config(self.config, need_train=self.needs_train_data)
+        if resume_from is not None:
+            # Before anything in the run is rewritten.
+            check_resumed_config(config, run_dir, resume_from, accelerator.num_processes)
         t = config.train
         built = build(config, apply_strategy=False)
         strategy, tasks, tokenizer = built.strategy, built.tasks, built.backbone.tokenizer
@@ -111,12 +115,23 @@ class ModelRun(RunKind):
 
     @classmethod
     def load(cls, path: Path, config, device) -> LoadedRun:
-        """Rebuild the run's model: its backbone (saved, or the base checkpoint), adapter, heads and tokenizer."""
-        if not (path / HEADS_DIR).is_dir():
-            raise HfTlError(f"'{path}' is not a finished hf_tl run (no {HEADS_DIR}/); pass the output_dir of a "
-                            f"completed training run.")
+        """Rebuild the run's model: its backbone (saved, or the base checkpoint), adapter, heads and tokenizer.
+
+        A run whose strategy changed the backbone (or that started from another run's) loads only with its own
+        saved weights: never the base checkpoint in their place.
+        """
+        strategy = get_strategy(config.strategy)
         backbone_dir = path / BACKBONE_DIR
-        built = build(config, apply_strategy=False, weights_dir=str(backbone_dir) if backbone_dir.is_dir() else None,
+        needed = {HEADS_DIR: "its heads", TOKENIZER_DIR: "its tokenizer"}
+        if strategy.is_peft:
+            needed[ADAPTER_DIR] = "its adapter"
+        if (strategy.trains_backbone_weights and not strategy.is_peft) or config.model.init_from_run:
+            needed[BACKBONE_DIR] = "its trained backbone weights"
+        for folder, what in needed.items():
+            if not (path / folder).is_dir():
+                raise HfTlError(f"Run '{path}' has lost {what} ({path / folder}/ is missing), so it cannot load; "
+                                f"restore the folder, or {unfinished_hint(path)}.")
+        built = build(config, apply_strategy=False, weights_dir=str(backbone_dir) if BACKBONE_DIR in needed else None,
                       tokenizer_dir=str(path / TOKENIZER_DIR))
         model = built.model
         if (path / ADAPTER_DIR).is_dir():

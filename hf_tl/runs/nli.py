@@ -13,10 +13,11 @@ from pathlib import Path
 from hf_tl.errors import HfTlError
 from hf_tl.nli import NliScorer, evaluate_nli
 from hf_tl.report import trainable_report
-from hf_tl.run_dir import RESULTS_FILE, TOKENIZER_DIR
+from hf_tl.run_dir import RESULTS_FILE, TOKENIZER_DIR, mark_unfinished, resume_fix
 from hf_tl.run_info import training_info
 from hf_tl.runs.base import LoadedRun, RunKind, open_run, register_run_kind
 from hf_tl.runs.record import RunRecord, best_results
+from hf_tl.safe_io import staged_dir, write_guard
 from hf_tl.strategies.zero_shot import NLI
 from hf_tl.tasks import get_task
 from hf_tl.training.setup import resolve_config
@@ -33,7 +34,7 @@ class NliRun(RunKind):
         if self.config.is_multitask or self.config.model.init_from_run:
             raise HfTlError("zero_shot_method nli scores one task with an NLI checkpoint as it is; drop tasks and "
                             "init_from_run.")
-        accelerator, run_dir, _ = open_run(self.config, self.strategy)
+        accelerator, run_dir, _ = open_run(self)
         config, raw = resolve_config(self.config, need_train=False)
         start = time.perf_counter()
         name, data = next(iter(config.task_data().items()))
@@ -56,7 +57,9 @@ class NliRun(RunKind):
         results.update({"train_runtime_s": round(time.perf_counter() - start, 2),
                         "num_processes": accelerator.num_processes, "train_samples": {}})
         if accelerator.is_main_process:
-            scorer.tokenizer.save_pretrained(str(run_dir / TOKENIZER_DIR))
+            mark_unfinished(run_dir)
+            with write_guard(run_dir, resume_fix(run_dir)), staged_dir(run_dir / TOKENIZER_DIR) as folder:
+                scorer.tokenizer.save_pretrained(str(folder))
         record.finish(config, results, training_info(accelerator, state, []))
         if end_training:
             accelerator.end_training()

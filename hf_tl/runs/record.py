@@ -28,6 +28,7 @@ from hf_tl.run_dir import (
     append_jsonl,
     write_json,
 )
+from hf_tl.safe_io import atomic_write_text
 from hf_tl.transfer import lineage
 
 
@@ -58,14 +59,14 @@ class RunRecord:
         write_yaml(config, self.run_dir / CONFIG_FILE)
         write_json(self.run_dir / LINEAGE_FILE, lineage(config, self.run_dir))
         write_json(self.run_dir / f"{REPORT_FILE}.json", report)
-        (self.run_dir / f"{REPORT_FILE}.txt").write_text(format_report(report) + "\n")
+        atomic_write_text(self.run_dir / f"{REPORT_FILE}.txt", format_report(report) + "\n")
         self.accelerator.print(format_report(report))
         # The eval log holds exactly the evaluations of the run's history; the train log the losses up to its step.
-        (self.run_dir / LOG_FILE).write_text("".join(json.dumps(r) + "\n" for r in history))
+        atomic_write_text(self.run_dir / LOG_FILE, "".join(json.dumps(r) + "\n" for r in history))
         train_log = self.run_dir / TRAIN_LOG_FILE
-        kept = [line for line in (train_log.read_text().splitlines() if resumed_step and train_log.is_file() else [])
-                if json.loads(line)["step"] <= resumed_step]
-        train_log.write_text("".join(line + "\n" for line in kept))
+        lines = train_log.read_text().splitlines() if resumed_step and train_log.is_file() else []
+        kept = [line for line in lines if _step_of(line) <= resumed_step]  # a line cut by a kill has no step
+        atomic_write_text(train_log, "".join(line + "\n" for line in kept))
 
     def log_eval(self, record: dict) -> None:
         """Append one evaluation (``step``, ``epoch``, ``stage`` and the metrics) to ``eval_log.jsonl``."""
@@ -91,13 +92,20 @@ class RunRecord:
         if not self.writes:
             return
         write_json(self.run_dir / INFO_FILE, info)
-        write_json(self.run_dir / RESULTS_FILE, results)
-        write_model_card(self.run_dir)
+        write_model_card(self.run_dir, results)
+        write_json(self.run_dir / RESULTS_FILE, results)  # last: its presence marks a finished run
         t = config.train
         pushed = push_folder(self.run_dir, t.hub_model_id, private=t.hub_private) if t.push_to_hub else None
         if pushed:
             self.accelerator.print(f"Pushed to {pushed}")
         self.accelerator.print(final_line(self.run_dir, results, t.hub_model_id if pushed else None))
+
+
+def _step_of(line: str) -> float:
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return float("inf")
 
 
 def final_line(run_dir: Path, results: dict, repo_id: str | None = None) -> str:

@@ -37,6 +37,27 @@ def _label_names_from(dataset, column: str) -> list[str]:
     return sorted(keys)
 
 
+def _check_named_labels_occur(data: DataArguments, train) -> None:
+    """Refuse ``label_names`` that name a class the train data never has: its head output would never learn, and
+    F1 would silently average over it (macro instead of binary).
+
+    Raises:
+        HfTlError: naming the label, the option and the fix.
+    """
+    if data.label_column not in train.column_names:
+        return  # prepare_split names the missing column
+    keys = {label_key(v) for v in train[data.label_column]} - {None}
+    known = set(data.label_names) | {str(i) for i in range(len(data.label_names))}
+    if not keys <= known:
+        return  # a label the names lack, or a column of text: prepare_split names the row
+    for i, name in enumerate(data.label_names):
+        if name not in keys and str(i) not in keys:
+            held = ", ".join(sorted(keys))
+            raise HfTlError(f"label_names has {len(data.label_names)} labels but '{name}' never occurs in the train "
+                            f"data's column '{data.label_column}' (it holds {held}); drop '{name}' from label_names, "
+                            f"or add train rows with it.")
+
+
 class ClassificationTask(Task):
     """Single-text classification (``classification``), e.g. SST-2 sentiment."""
 
@@ -63,6 +84,8 @@ class ClassificationTask(Task):
                 raise HfTlError(f"The {split} data has only the label {names} in column '{data.label_column}'; "
                                 f"classification needs at least two (or set label_names).")
             data = replace(data, label_names=names)
+        elif data.label_names is not None and raw_splits and "train" in raw_splits:
+            _check_named_labels_occur(data, raw_splits["train"])
         return data
 
     @classmethod

@@ -1,10 +1,16 @@
-"""Write the trained model into the run directory: backbone or adapter, heads, tokenizer."""
+"""Write the trained model into the run directory: backbone or adapter, heads, tokenizer.
+
+Each folder is written under a temporary name and swapped into place, and the run is marked unfinished
+(:func:`hf_tl.run_dir.mark_unfinished`) before the first one changes: a kill while exporting leaves a run that says it
+is unfinished and resumes, never a new backbone beside an old head that loads.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from hf_tl.run_dir import ADAPTER_DIR, BACKBONE_DIR, TOKENIZER_DIR, save_heads
+from hf_tl.run_dir import ADAPTER_DIR, BACKBONE_DIR, HEADS_DIR, TOKENIZER_DIR, mark_unfinished, resume_fix, save_heads
+from hf_tl.safe_io import staged_dir, write_guard
 from hf_tl.training.engines import SHARDED
 
 
@@ -16,7 +22,9 @@ def save_initial_backbone(accelerator, backbone, run_dir: Path) -> None:
     """
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        backbone.save_pretrained(str(run_dir / BACKBONE_DIR), safe_serialization=True)
+        mark_unfinished(run_dir)
+        with write_guard(run_dir / BACKBONE_DIR, resume_fix(run_dir)), staged_dir(run_dir / BACKBONE_DIR) as folder:
+            backbone.save_pretrained(str(folder), safe_serialization=True)
     accelerator.wait_for_everyone()
 
 
@@ -35,11 +43,17 @@ def export_run(accelerator, model, strategy, tokenizer, run_dir: Path, prepared:
                                                  if k.startswith("backbone.")}
     if accelerator.is_main_process:
         unwrapped = accelerator.unwrap_model(model)
-        if strategy.is_peft:
-            unwrapped.backbone.save_pretrained(str(run_dir / ADAPTER_DIR), state_dict=backbone_state)
-        elif strategy.trains_backbone_weights:
-            unwrapped.backbone.save_pretrained(str(run_dir / BACKBONE_DIR), safe_serialization=True,
-                                               state_dict=backbone_state)
-        save_heads(unwrapped.heads, run_dir, state)
-        tokenizer.save_pretrained(str(run_dir / TOKENIZER_DIR))
+        mark_unfinished(run_dir)
+        with write_guard(run_dir, resume_fix(run_dir)):
+            if strategy.is_peft:
+                with staged_dir(run_dir / ADAPTER_DIR) as folder:
+                    unwrapped.backbone.save_pretrained(str(folder), state_dict=backbone_state)
+            elif strategy.trains_backbone_weights:
+                with staged_dir(run_dir / BACKBONE_DIR) as folder:
+                    unwrapped.backbone.save_pretrained(str(folder), safe_serialization=True,
+                                                       state_dict=backbone_state)
+            with staged_dir(run_dir / HEADS_DIR) as folder:
+                save_heads(unwrapped.heads, folder, state)
+            with staged_dir(run_dir / TOKENIZER_DIR) as folder:
+                tokenizer.save_pretrained(str(folder))
     accelerator.wait_for_everyone()

@@ -7,6 +7,8 @@ logged, evaluate + checkpoint, early stopping -> restore the best checkpoint. It
 
 from __future__ import annotations
 
+import math
+import shutil
 from dataclasses import dataclass
 
 import torch
@@ -14,8 +16,10 @@ from accelerate.utils import DistributedType
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from hf_tl.errors import HfTlError
 from hf_tl.optim import build_optimizer
-from hf_tl.run_dir import CHECKPOINTS_DIR, prune_checkpoints
+from hf_tl.run_dir import CHECKPOINTS_DIR, checkpoint_staging, commit_checkpoint, prune_checkpoints, resume_fix
+from hf_tl.safe_io import write_guard
 from hf_tl.training.engines import SHARDED
 from hf_tl.training.evaluate import evaluate
 from hf_tl.training.sampling import TaskSchedule, TaskStreams, total_optimizer_steps
@@ -48,7 +52,7 @@ def fit(config, accelerator, model, strategy, loaders: dict, evaluators: dict, e
     setup = _prepare(config, accelerator, model, strategy, loaders)
     model, state = setup.model, state or TrainState()
     if resume_from is not None:
-        accelerator.load_state(str(resume_from))
+        _load_checkpoint(accelerator, resume_from)
         accelerator.print(f"Resumed from {resume_from} at step {state.global_step}")
     model.train()  # from_pretrained leaves the backbone in eval mode (a frozen backbone stays there)
     streams = TaskStreams(setup.train_loaders, accelerator, state.task_passes, state.task_batches)
@@ -56,40 +60,50 @@ def fit(config, accelerator, model, strategy, loaders: dict, evaluators: dict, e
                     disable=not accelerator.is_local_main_process)
     speed = SpeedMeter(accelerator, state.global_step)
     loss_sum, loss_steps, stop, window = torch.zeros((), device=accelerator.device), 0, False, set()
-    while not stop and state.global_step < setup.total_steps:
-        for task in setup.schedule.tasks_for_epoch(state.epoch)[state.batches_in_epoch:]:
-            batch = streams.next(task)
-            window.add(task)
-            speed.count_tokens(batch)
-            loss_sum += _micro_step(accelerator, setup, strategy, state, batch, task, window, t.max_grad_norm)
-            loss_steps += 1
-            state.batches_in_epoch += 1
-            state.task_passes, state.task_batches = dict(streams.passes), dict(streams.consumed)
-            if not accelerator.sync_gradients:  # inside an accumulation window
-                continue
-            window = set()
-            stage = strategy.stage_at(state.global_step, state.epoch)  # the stage this step trained in
-            state.global_step += 1
-            progress.update(1)
-            if state.global_step % t.logging_steps == 0:  # the only place the loss is read back to the host
-                loss = _log_loss(accelerator, setup, state, loss_sum / loss_steps, record, progress)
-                loss_sum, loss_steps = torch.zeros_like(loss), 0
-            end_of_epoch = state.batches_in_epoch == setup.schedule.epoch_length
-            if end_of_epoch:  # a checkpoint taken now resumes at the start of the next epoch
+    first_bad = torch.full((), -1, device=accelerator.device)  # the step whose loss was first non-finite, or -1
+    try:  # the bar ends its line even when the run stops with an error, so the message starts a new one
+        while not stop and state.global_step < setup.total_steps:
+            for task in setup.schedule.tasks_for_epoch(state.epoch)[state.batches_in_epoch:]:
+                batch = streams.next(task)
+                window.add(task)
+                speed.count_tokens(batch)
+                loss = _micro_step(accelerator, setup, strategy, state, batch, task, window, t.max_grad_norm)
+                # Marked on the device (no sync); read where the host waits anyway: logging, evaluation.
+                first_bad.masked_fill_(~torch.isfinite(loss) & (first_bad < 0), state.global_step + 1)
+                loss_sum += loss
+                loss_steps += 1
+                state.batches_in_epoch += 1
+                state.task_passes, state.task_batches = dict(streams.passes), dict(streams.consumed)
+                if not accelerator.sync_gradients:  # inside an accumulation window
+                    continue
+                window = set()
+                stage = strategy.stage_at(state.global_step, state.epoch)  # the stage this step trained in
+                state.global_step += 1
+                progress.update(1)
+                if state.global_step % t.logging_steps == 0:  # the only place the loss is read back to the host
+                    loss = _log_loss(accelerator, setup, state, loss_sum / loss_steps, record, progress, first_bad,
+                                     run_dir, t.learning_rate)
+                    loss_sum, loss_steps = torch.zeros_like(loss), 0
+                end_of_epoch = state.batches_in_epoch == setup.schedule.epoch_length
+                if end_of_epoch:  # a checkpoint taken now resumes at the start of the next epoch
+                    state.epoch, state.batches_in_epoch = state.epoch + 1, 0
+                if (t.eval_strategy == "steps" and state.global_step % t.eval_steps == 0) or (
+                        t.eval_strategy == "epoch" and end_of_epoch) or state.global_step >= setup.total_steps:
+                    with speed.paused():
+                        # Nothing non-finite is evaluated or saved as a checkpoint.
+                        _stop_if_diverged(accelerator, first_bad, run_dir, t.learning_rate, setup.trainable,
+                                          state.global_step)
+                        stop = _evaluate_and_checkpoint(accelerator, model, setup.eval_loaders, evaluators, evaluator,
+                                                        stage, state, metric_name, run_dir, t, record, progress)
+                if stop or state.global_step >= setup.total_steps or end_of_epoch:
+                    break
+            else:  # the epoch's batches ran out between optimizer steps (cannot happen with aligned epochs); move on
                 state.epoch, state.batches_in_epoch = state.epoch + 1, 0
-            if (t.eval_strategy == "steps" and state.global_step % t.eval_steps == 0) or (
-                    t.eval_strategy == "epoch" and end_of_epoch) or state.global_step >= setup.total_steps:
-                with speed.paused():
-                    stop = _evaluate_and_checkpoint(accelerator, model, setup.eval_loaders, evaluators, evaluator,
-                                                    stage, state, metric_name, run_dir, t, record, progress)
-            if stop or state.global_step >= setup.total_steps or end_of_epoch:
-                break
-        else:  # the epoch's batches ran out between optimizer steps (cannot happen with aligned epochs); move on
-            state.epoch, state.batches_in_epoch = state.epoch + 1, 0
-    progress.close()
+    finally:
+        progress.close()
     figures = speed.figures(state.global_step, t.per_device_train_batch_size * t.gradient_accumulation_steps)
     if state.best_checkpoint:  # finish with the best weights, not the last
-        accelerator.load_state(str(run_dir / CHECKPOINTS_DIR / state.best_checkpoint))
+        _load_checkpoint(accelerator, run_dir / CHECKPOINTS_DIR / state.best_checkpoint)
     accelerator.wait_for_everyone()
     return model, state, figures, setup.param_groups
 
@@ -163,16 +177,58 @@ def _micro_step(accelerator, setup: _Setup, strategy, state: TrainState, batch: 
     return loss.detach()
 
 
-def _log_loss(accelerator, setup: _Setup, state: TrainState, mean_loss: torch.Tensor, record,
-              progress) -> torch.Tensor:
-    """Average the loss over processes and log it: progress bar, trackers, ``train_log.jsonl``."""
+def _log_loss(accelerator, setup: _Setup, state: TrainState, mean_loss: torch.Tensor, record, progress,
+              first_bad: torch.Tensor, run_dir, learning_rate: float) -> torch.Tensor:
+    """Average the loss over processes and log it: progress bar, trackers, ``train_log.jsonl``.
+
+    Raises:
+        HfTlError: when the loss became non-finite (see :func:`_stop_if_diverged`).
+    """
     train_loss = accelerator.reduce(mean_loss, "mean").item()
+    if not math.isfinite(train_loss):
+        _stop_if_diverged(accelerator, first_bad, run_dir, learning_rate)
     lr = setup.scheduler.get_last_lr()[0]
     progress.set_postfix(loss=f"{train_loss:.4f}")
     accelerator.log({"train_loss": train_loss, "lr": lr}, step=state.global_step)
     record.log_train({"step": state.global_step, "epoch": state.epoch, "train_loss": train_loss,
                       "learning_rate": lr})
     return mean_loss
+
+
+def _stop_if_diverged(accelerator, first_bad: torch.Tensor, run_dir, learning_rate: float, params=None,
+                      step: int = 0) -> None:
+    """Stop a run whose loss (or, when ``params`` are given, a weight) became non-finite, before it logs or saves
+    anything computed from it.
+
+    Raises:
+        HfTlError: naming the step, the checkpoint kept and what to change.
+    """
+    bad = first_bad.reshape(1).clone()
+    if params:
+        finite = torch.stack([torch.isfinite(p).all() for p in params]).all()
+        bad.masked_fill_(~finite & (bad < 0), step)
+    step = int(accelerator.gather(bad).max().item())  # every process stops alike
+    if step < 0:
+        return
+    kept = sorted((run_dir / CHECKPOINTS_DIR).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    kept_text = f"its last good checkpoint, {kept[-1].name}, is kept" if kept else "no checkpoint had been written"
+    raise HfTlError(f"Training diverged: the loss became non-finite at step {step}, so the run stopped ({kept_text}); "
+                    f"lower --learning_rate (now {learning_rate:g}) and train again with --overwrite_output_dir.")
+
+
+def _load_checkpoint(accelerator, checkpoint) -> None:
+    """Load a checkpoint's states into the prepared objects.
+
+    Raises:
+        HfTlError: naming the checkpoint when it cannot be read (damaged after it was written).
+    """
+    try:
+        accelerator.load_state(str(checkpoint))
+    except Exception as err:  # a damaged file surfaces as whatever its reader raises
+        first = (str(err).splitlines() or [type(err).__name__])[0][:200]
+        raise HfTlError(f"Checkpoint '{checkpoint}' cannot be loaded ({type(err).__name__}: {first}); resume from "
+                        f"another one with --resume_from_checkpoint PATH, or train again with "
+                        f"--overwrite_output_dir.") from None
 
 
 def _drop_idle_head_grads(model, window: set[str]) -> None:
@@ -194,14 +250,24 @@ def _evaluate_and_checkpoint(accelerator, model, eval_loaders, evaluators, evalu
     entry = {"step": state.global_step, "epoch": state.epoch, "stage": stage, **metrics}
     state.history.append(entry)
     ckpt = run_dir / CHECKPOINTS_DIR / f"checkpoint-{state.global_step}"
+    staging = checkpoint_staging(ckpt)  # renamed to ckpt once whole: a kill meanwhile leaves no checkpoint-N
     if evaluator.is_better(metrics[metric_name], state.best_metric, metric_name):
         state.best_metric, state.best_checkpoint, state.evals_without_improvement = metrics[metric_name], ckpt.name, 0
     else:
         state.evals_without_improvement += 1
     accelerator.log({f"eval_{k}": v for k, v in metrics.items()}, step=state.global_step)
-    accelerator.save_state(str(ckpt))
+    try:
+        with write_guard(ckpt, resume_fix(run_dir)):
+            accelerator.save_state(str(staging))
+            accelerator.wait_for_everyone()  # every process has written its part
+            if accelerator.is_main_process:
+                state.save(staging)  # written last, so a checkpoint with it is whole
+                commit_checkpoint(staging, ckpt)
+    except BaseException:
+        if accelerator.is_main_process:  # free what the failed write took (a kill leaves it to the next run)
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
     if accelerator.is_main_process:
-        state.save(ckpt)
         record.log_eval(entry)
         prune_checkpoints(run_dir, {ckpt, run_dir / CHECKPOINTS_DIR / (state.best_checkpoint or ckpt.name)})
         # Written through the progress bar, so the line does not land inside it.

@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hf_tl.safe_io import atomic_write_text
+
 STATE_FILE = "trainer_state.json"
 
 
@@ -25,7 +27,7 @@ class TrainState:
 
     def save(self, folder: Path) -> None:
         """Write the state into a checkpoint folder."""
-        (folder / STATE_FILE).write_text(json.dumps(asdict(self), indent=2))
+        atomic_write_text(folder / STATE_FILE, json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, folder: Path) -> TrainState:
