@@ -14,6 +14,10 @@ import torch
 from conftest import REPO, run_recipe, tiny_args
 from safetensors.torch import load_file
 from test_errors import expect_user_error, tree_digest
+from test_resume import read_log, weights
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from faults import CHILD  # noqa: E402  (the benchmark's fault injector, so both inject faults alike)
 
 pytestmark = pytest.mark.real_data  # every test here trains on the real data files
 
@@ -21,38 +25,12 @@ pytestmark = pytest.mark.real_data  # every test here trains on the real data fi
 COMMON = ["--strategy", "full", "--num_train_epochs", "2", "--eval_strategy", "steps", "--eval_steps", "3"]
 SIZE = {"train": 32, "dev": 16}
 
-CHILD = """
-import importlib, os, signal, sys, time
-from pathlib import Path
-sys.path.insert(0, {tests!r})
-from conftest import run_recipe
-owner = importlib.import_module({module!r})
-*parents, name = {attr!r}.split(".")
-for part in parents:
-    owner = getattr(owner, part)
-original, calls = getattr(owner, name), [0]
-def hooked(*args, **kwargs):
-    if {match!r} in repr(args) + repr(kwargs):
-        calls[0] += 1
-        if calls[0] == {at}:
-            if {pause!r}:  # hold the run here until the test says go
-                Path({pause!r}, "paused").touch()
-                while not Path({pause!r}, "go").exists():
-                    time.sleep(0.05)
-            else:
-                os.kill(os.getpid(), signal.SIGKILL)
-    return original(*args, **kwargs)
-setattr(owner, name, hooked)
-run_recipe({argv!r})
-"""
-
-
 def child(argv, module, attr, at=1, match="", pause="", tmp_path=None, wait=True):
     """Run the text_similarity recipe in a child process, SIGKILLed (or paused) at the ``at``-th call of
-    ``module.attr`` whose arguments mention ``match``."""
+    ``module.attr`` whose arguments mention ``match`` (the fault injector of benchmarks/faults.py)."""
     script = tmp_path / f"child_{time.monotonic_ns()}.py"
-    script.write_text(CHILD.format(tests=str(REPO / "tests"), module=module, attr=attr, match=match, at=at,
-                                   pause=str(pause), argv=[str(a) for a in argv]))
+    script.write_text(CHILD.format(module=module, attr=attr, match=match, at=at, pause=str(pause),
+                                   recipe=str(REPO / "recipes" / "text_similarity.py"), argv=[str(a) for a in argv]))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env, cwd=tmp_path)
@@ -60,16 +38,6 @@ def child(argv, module, attr, at=1, match="", pause="", tmp_path=None, wait=True
         return proc
     _, err = proc.communicate(timeout=600)
     return proc.returncode, err
-
-
-def read_log(run):
-    return [json.loads(line) for line in (run / "eval_log.jsonl").read_text().splitlines()]
-
-
-def weights(run):
-    tensors = load_file(str(run / "heads" / "similarity.safetensors"))
-    tensors.update({f"backbone.{k}": v for k, v in load_file(str(run / "backbone" / "model.safetensors")).items()})
-    return tensors
 
 
 def assert_same_run(expected, got):
