@@ -55,7 +55,7 @@ def resolve_checkpoint(name_or_path: str) -> str:
     return name_or_path
 
 
-def _looks_like_path(name: str) -> bool:
+def looks_like_path(name: str) -> bool:
     """A Hub id is 'name' or 'owner/name'; anything else (./x, /x, ~/x, a/b/c) is meant as a folder."""
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).expanduser().exists()
 
@@ -66,7 +66,7 @@ def _load_error(name: str, err: Exception) -> HfTlError:
     if "trust_remote_code" in text:
         return HfTlError(f"'{name}' needs its own modelling code; pass --trust_remote_code true only if you trust "
                          f"its author.")
-    if _looks_like_path(name):
+    if looks_like_path(name):
         folder = Path(name).expanduser()
         if any(folder.glob("*.bin")) and not any(folder.glob("*.safetensors")):
             return HfTlError(f"'{name}' holds only PyTorch .bin weights and hf_tl loads safetensors only (a .bin file "
@@ -124,7 +124,7 @@ def load_backbone(args: ModelArguments, weights_dir: str | None = None, tokenize
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     source = weights_dir or resolve_checkpoint(args.model_name_or_path)
-    if _looks_like_path(source) and not Path(source).expanduser().is_dir():
+    if looks_like_path(source) and not Path(source).expanduser().is_dir():
         raise HfTlError(f"Checkpoint folder '{source}' does not exist; check --model_name_or_path.")
     gguf = args.gguf_file if weights_dir is None else None  # a saved fine-tuned backbone is plain safetensors
     common = dict(trust_remote_code=args.trust_remote_code, **({"gguf_file": gguf} if gguf else {}))

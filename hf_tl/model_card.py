@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hf_tl.backbone import _looks_like_path, resolve_checkpoint
+from hf_tl.backbone import looks_like_path, resolve_checkpoint
 from hf_tl.config_io import load_config
 from hf_tl.run_dir import (
     ADAPTER_DIR,
@@ -82,7 +82,7 @@ def card_data(run_dir: Path, results: dict | None = None):
     peft = (run_dir / ADAPTER_DIR).is_dir()
     pipeline = {PIPELINE_TAGS[d.task] for d in tasks.values()}
     return ModelCardData(
-        model_name=run_dir.resolve().name, base_model=None if _looks_like_path(base) else base,
+        model_name=run_dir.resolve().name, base_model=None if looks_like_path(base) else base,
         library_name="peft" if peft else "hf_tl", pipeline_tag=pipeline.pop() if len(pipeline) == 1 else None,
         tags=["hf_tl", "transfer-learning", config.strategy.strategy, *sorted({d.task for d in tasks.values()})],
         datasets=sorted({d.dataset_name for d in tasks.values() if d.dataset_name}) or None,

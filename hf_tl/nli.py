@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hf_tl.backbone import _load_error, _looks_like_path, resolve_checkpoint
+from hf_tl.backbone import _load_error, looks_like_path, resolve_checkpoint
 from hf_tl.errors import HfTlError
 from hf_tl.tasks import Task
 from hf_tl.tasks.classification import ClassificationTask
@@ -55,7 +55,7 @@ class NliScorer:
             raise HfTlError("zero_shot_method nli classifies one text per example (task classification); a pair or "
                             "similarity task has no hypothesis to test.")
         source = resolve_checkpoint(model_args.model_name_or_path)
-        if _looks_like_path(source) and not Path(source).expanduser().is_dir():
+        if looks_like_path(source) and not Path(source).expanduser().is_dir():
             raise HfTlError(f"Checkpoint folder '{source}' does not exist; check --model_name_or_path.")
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or source,

@@ -3,7 +3,7 @@
 Layout::
 
     config.yaml                 the resolved config (every option, flags applied)
-    backbone/ | adapter/        fine-tuned backbone weights (safetensors) or the PEFT adapter
+    backbone/ | adapter/        fine-tuned backbone weights (safetensors) or the PEFT adapter, with the tokenizer
     heads/TASK.safetensors      the head of each task
     tokenizer/                  the tokenizer
     eval_results.json           the best dev metrics (written last: its presence marks a finished run)

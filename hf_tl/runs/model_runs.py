@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hf_tl.backbone import looks_like_path
 from hf_tl.builder import build
 from hf_tl.data import PaddingCollator
 from hf_tl.errors import HfTlError
@@ -56,7 +57,7 @@ class ModelRun(RunKind):
         built = build(config, apply_strategy=False)
         strategy, tasks, tokenizer = built.strategy, built.tasks, built.backbone.tokenizer
         if config.model.init_from_run and (strategy.is_peft or not strategy.trains_backbone_weights):
-            save_initial_backbone(accelerator, built.model.backbone, run_dir)  # its base checkpoint is not it
+            save_initial_backbone(accelerator, built.model.backbone, tokenizer, run_dir)  # the base is not it
         model = strategy.apply(built.model)
         strategy.init_heads(model, tasks, built.backbone, config.model)
         report = trainable_report(model, strategy.name, strategy.describe(), strategy.stage_frozen_sets(model))
@@ -89,7 +90,9 @@ class ModelRun(RunKind):
                                     if "train" in task_splits}
         if cache_status:
             results["feature_cache"] = cache_status
-        export_run(accelerator, model, strategy, tokenizer, run_dir, prepared=self.prepares_model)
+        base = config.model.model_name_or_path
+        export_run(accelerator, model, strategy, tokenizer, run_dir, prepared=self.prepares_model,
+                   base_hub_id=None if config.model.init_from_run or looks_like_path(base) else base)
         record.finish(config, results, training_info(accelerator, state, groups))
         if end_training:
             accelerator.end_training()
