@@ -73,7 +73,10 @@ def export_run(accelerator, model, strategy, tokenizer, run_dir: Path, prepared:
         with write_guard(run_dir, resume_fix(run_dir)):
             if strategy.is_peft:
                 with staged_dir(run_dir / ADAPTER_DIR) as folder, _named_base(unwrapped.backbone, base_hub_id):
-                    unwrapped.backbone.save_pretrained(str(folder), state_dict=backbone_state)
+                    # hf_tl never resizes the vocabulary, so the embedding matrix is not saved, and PEFT does not
+                    # ask the Hub for the base's config to find out (a network call at every save).
+                    unwrapped.backbone.save_pretrained(str(folder), state_dict=backbone_state,
+                                                       save_embedding_layers=False)
                     tokenizer.save_pretrained(str(folder))
             elif strategy.trains_backbone_weights:
                 with staged_dir(run_dir / BACKBONE_DIR) as folder:
