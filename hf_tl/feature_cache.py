@@ -15,7 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import time
 import warnings
 from pathlib import Path
 
@@ -25,11 +27,12 @@ from torch.utils.data import Dataset
 
 from hf_tl.data.collate import PAIR_SUFFIX, PaddingCollator
 from hf_tl.model import FEATURES_KEY
-from hf_tl.safe_io import remove_orphans, temp_sibling, write_guard
+from hf_tl.safe_io import ORPHAN_AGE_S, remove_orphans, temp_sibling, write_guard
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 ENV_CACHE_DIR = "HF_TL_FEATURE_CACHE"
+LEGACY_TMP = re.compile(r"\.[0-9a-f]{32}\.[0-9a-f]{32}\.tmp")  # how earlier versions named a temporary entry
 
 
 def cache_root(configured: str | None) -> Path:
@@ -194,6 +197,17 @@ def _read_entry(entry: Path) -> dict[str, torch.Tensor]:
             for name in stored.column_names}
 
 
+def _remove_legacy_orphans(root: Path) -> list[str]:
+    """Delete temporary entries in the form earlier versions named them (``.KEY.HEX.tmp``, no writer in the name)
+    once they are a day old: no write takes that long, so their writer is gone."""
+    removed = []
+    for path in root.glob(".*.tmp"):
+        if LEGACY_TMP.fullmatch(path.name) and time.time() - path.lstat().st_mtime > ORPHAN_AGE_S:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
+
+
 def load_or_build(model, dataset, parts: dict, root: Path, collate: PaddingCollator, batch_size: int,
                   device) -> tuple[dict[str, torch.Tensor], bool]:
     """Return a split's features from the cache, computing and storing them first if needed.
@@ -213,7 +227,7 @@ def load_or_build(model, dataset, parts: dict, root: Path, collate: PaddingColla
     key = feature_key(parts)
     entry = root / key
     if root.is_dir():
-        for name in remove_orphans(root):
+        for name in remove_orphans(root) + _remove_legacy_orphans(root):
             print(f"hf_tl: removed {root / name}, a feature-cache entry left half-written by a killed run")
     if entry.exists():
         if _valid(entry):

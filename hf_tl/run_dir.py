@@ -227,8 +227,10 @@ def checkpoint_damage_sentence(path: Path, damage: str) -> str:
             f"--resume_from_checkpoint PATH, or train again with --overwrite_output_dir.")
 
 
-def find_checkpoint(run_dir: Path, name: str) -> Path:
+def find_checkpoint(run_dir: Path, name: str, announce: bool = True) -> Path:
     """Resolve ``--resume_from_checkpoint``: ``latest`` (the newest complete checkpoint) or a checkpoint folder.
+
+    ``announce`` prints which newer checkpoints were skipped (the main process of a run says it once).
 
     Raises:
         HfTlError: when there is no such (complete) checkpoint.
@@ -247,7 +249,7 @@ def find_checkpoint(run_dir: Path, name: str) -> Path:
                             f"holds an unfinished one).")
         skipped = [f"{p.name} ({'damaged' if p in damage else 'incomplete'})" for p in found
                    if p not in usable and int(p.name[11:]) > int(usable[-1].name[11:])]
-        if skipped:
+        if skipped and announce:
             print(f"hf_tl: skipping {', '.join(skipped)} and resuming from {usable[-1].name}")
         return usable[-1]
     path = Path(name)

@@ -238,3 +238,15 @@ def test_a_killed_cache_write_is_cleaned_up(tiny_bert, tmp_path, capsys):
                          "--feature_cache_dir", str(cache), train=8, dev=8))
     assert not orphan.exists() and live.exists()
     assert f"removed {orphan}" in capsys.readouterr().out
+
+
+def test_a_day_old_cache_write_of_an_earlier_version_is_cleaned_up(tiny_bert, tmp_path):
+    """Earlier versions named a temporary entry without its writer (.KEY.HEX.tmp): removed once a day old."""
+    cache = tmp_path / "cache"
+    old, recent = cache / f".{'2' * 32}.{'ab' * 16}.tmp", cache / f".{'3' * 32}.{'cd' * 16}.tmp"
+    for folder in (old, recent):
+        folder.mkdir(parents=True)
+    os.utime(old, (0, 0))
+    run_recipe(tiny_args(tiny_bert, tmp_path / "run", "--strategy", "frozen", "--cache_features", "true",
+                         "--feature_cache_dir", str(cache), train=8, dev=8))
+    assert not old.exists() and recent.exists()

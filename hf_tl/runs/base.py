@@ -183,7 +183,8 @@ def open_run(run: RunKind):
     t = config.train
     accelerator = make_accelerator(config, t.output_dir or ".")
     run_dir = run.take_output_dir(accelerator.is_main_process, accelerator.num_processes)
-    resume_from = find_checkpoint(run_dir, t.resume_from_checkpoint) if t.resume_from_checkpoint else None
+    resume_from = find_checkpoint(run_dir, t.resume_from_checkpoint, accelerator.is_main_process) \
+        if t.resume_from_checkpoint else None
     accelerator.wait_for_everyone()
     set_seed(t.seed)
     return accelerator, run_dir, resume_from
