@@ -8,7 +8,6 @@ finished run's backbone (fine-tuned weights or adapter) and its settings.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -18,7 +17,7 @@ import torch
 
 from hf_tl.errors import HfTlError
 from hf_tl.predict_io import check_output_file
-from hf_tl.safe_io import temp_sibling, write_guard
+from hf_tl.safe_io import atomic_file, write_guard
 
 OUTPUT_FORMATS = (".parquet", ".npy")
 
@@ -121,23 +120,20 @@ def embed_file(model_args, args: EmbedArguments) -> Path:
     model, tokenizer, max_length = _model_for(model_args, args.run)
     embeddings = embed_texts(model, tokenizer, texts, max_length, args.batch_size, args.normalize)
     out = Path(args.output)
-    tmp = temp_sibling(out)  # written whole, then renamed: a reader never sees part of it
-    with write_guard(out, "free space (or choose another --output) and run the command again"):
+    fix = "free space (or choose another --output) and run the command again"
+    with write_guard(out, fix):
         out.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            if out.suffix.lower() == ".npy":
-                with open(tmp, "wb") as fh:
-                    np.save(fh, embeddings)
-            else:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
+    with atomic_file(out, fix) as tmp:  # written whole, then renamed: a reader never sees part of it
+        if out.suffix.lower() == ".npy":
+            with open(tmp, "wb") as fh:
+                np.save(fh, embeddings)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
 
-                table = pa.Table.from_pylist(rows)
-                table = table.append_column("embedding", pa.array(list(embeddings.reshape(len(rows), -1))))
-                metadata = {b"hf_tl.embedding_shape": str(list(embeddings.shape[1:])).encode(),
-                            b"hf_tl.layer": model.layer.encode(), b"hf_tl.pooling": model.pooling.encode()}
-                pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata}), tmp)
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
+            table = pa.Table.from_pylist(rows)
+            table = table.append_column("embedding", pa.array(list(embeddings.reshape(len(rows), -1))))
+            metadata = {b"hf_tl.embedding_shape": str(list(embeddings.shape[1:])).encode(),
+                        b"hf_tl.layer": model.layer.encode(), b"hf_tl.pooling": model.pooling.encode()}
+            pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata}), tmp)
     return out

@@ -34,7 +34,7 @@ from safetensors.torch import load_file, save_file
 
 from hf_tl import run_lock
 from hf_tl.errors import HfTlError
-from hf_tl.safe_io import atomic_write_text, remove_orphans, replace_dir, write_guard
+from hf_tl.safe_io import atomic_write_text, nearest_existing, remove_orphans, replace_dir, write_guard
 
 CONFIG_FILE = "config.yaml"
 RESULTS_FILE = "eval_results.json"
@@ -90,13 +90,6 @@ def enclosing_run(path: str | os.PathLike) -> Path | None:
     return None
 
 
-def _writable(path: Path) -> bool:
-    existing = Path(os.path.abspath(path))
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    return os.access(existing, os.W_OK | os.X_OK)
-
-
 def check_output_dir(output_dir: str | None, overwrite: bool, resuming: bool) -> Path:
     """Check the output directory before anything is written to it (read-only; safe on every process).
 
@@ -119,7 +112,7 @@ def check_output_dir(output_dir: str | None, overwrite: bool, resuming: bool) ->
     path = Path(output_dir)
     if path.exists() and not path.is_dir():
         raise HfTlError(f"output_dir '{path}' is a file; give a folder path.")
-    if not _writable(path):
+    if not os.access(nearest_existing(path), os.W_OK | os.X_OK):
         raise HfTlError(f"output_dir '{path}' cannot be written (read-only or no permission); choose another "
                         f"--output_dir.")
     if holds_run(path) and not resuming:
@@ -256,8 +249,9 @@ def find_checkpoint(run_dir: Path, name: str, announce: bool = True) -> Path:
     if not complete_checkpoint(path):
         raise HfTlError(f"'{name}' is not a complete hf_tl checkpoint (no readable trainer_state.json); pass a "
                         f"folder under {CHECKPOINTS_DIR}/ or 'latest'.")
-    if checkpoint_damage(path) is not None:
-        raise HfTlError(checkpoint_damage_sentence(path, checkpoint_damage(path)))
+    damage = checkpoint_damage(path)
+    if damage is not None:
+        raise HfTlError(checkpoint_damage_sentence(path, damage))
     if path.resolve().parent != (run_dir / CHECKPOINTS_DIR).resolve():
         # Resuming writes into output_dir; a checkpoint of another run would mix two runs in one folder.
         raise HfTlError(f"Checkpoint '{name}' belongs to another run than output_dir '{run_dir}'; resume with "

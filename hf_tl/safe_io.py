@@ -59,24 +59,31 @@ def remove_orphans(folder: Path) -> list[str]:
     return removed
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` so that ``path`` holds the old text or the whole new one, never part of it.
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, fix: str = "free space (or choose a writable folder) and try again"):
+    """Yield a temporary path to write ``path``'s new contents to; on success it replaces ``path`` at once.
+
+    ``path`` holds the old contents or the whole new ones, never part of them; on an error the temporary file goes.
 
     Raises:
         HfTlError: when the disk is full or the folder cannot be written (see :func:`write_guard`).
     """
     path = Path(path)
     tmp = temp_sibling(path)
-    with write_guard(path):
+    with write_guard(path, fix):
         try:
-            with open(tmp, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
+            yield tmp
             os.replace(tmp, path)
-        except BaseException:
+        finally:
             tmp.unlink(missing_ok=True)
-            raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_file`), synced to disk before the rename."""
+    with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def replace_dir(new: Path, final: Path) -> None:
@@ -106,11 +113,17 @@ def staged_dir(final: Path):
         raise
 
 
-def mount_point(path: str | os.PathLike) -> Path:
-    """The mount point of the filesystem ``path`` is (or would be) on."""
+def nearest_existing(path: str | os.PathLike) -> Path:
+    """``path`` if it exists, else its closest existing parent folder (where it would be created)."""
     p = Path(os.path.abspath(path))
     while not p.exists() and p != p.parent:
         p = p.parent
+    return p
+
+
+def mount_point(path: str | os.PathLike) -> Path:
+    """The mount point of the filesystem ``path`` is (or would be) on."""
+    p = nearest_existing(path)
     while not os.path.ismount(p):
         p = p.parent
     return p

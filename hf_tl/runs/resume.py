@@ -48,8 +48,8 @@ def check_resumed_config(config, run_dir: Path, checkpoint: Path, num_processes:
         return  # nothing recorded to compare with (a checkpoint is only written after config.yaml)
     saved = read_yaml(saved_file)
     current = yaml.safe_load(yaml.safe_dump(config.to_flat_dict(), sort_keys=False))  # the same types as saved
-    differ = [k for k in dict.fromkeys([*current, *saved]) if k not in RESUME_MAY_CHANGE + BATCH_SPLIT
-              and current.get(k) != saved.get(k)]
+    free = set(RESUME_MAY_CHANGE + BATCH_SPLIT)
+    differ = [k for k in dict.fromkeys([*current, *saved]) if k not in free and current.get(k) != saved.get(k)]
     if not differ and any(current.get(k) != saved.get(k) for k in BATCH_SPLIT):
         saved_processes = max(1, len(list(Path(checkpoint).glob("random_states_*.pkl"))))
         before = saved.get(BATCH_SPLIT[0], 0) * saved.get(BATCH_SPLIT[1], 1) * saved_processes
