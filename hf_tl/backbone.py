@@ -128,6 +128,11 @@ def load_backbone(args: ModelArguments, weights_dir: str | None = None, tokenize
         raise HfTlError(f"Checkpoint folder '{source}' does not exist; check --model_name_or_path.")
     gguf = args.gguf_file if weights_dir is None else None  # a saved fine-tuned backbone is plain safetensors
     common = dict(trust_remote_code=args.trust_remote_code, **({"gguf_file": gguf} if gguf else {}))
+    if weights_dir is None and tokenizer_dir:  # a run that loads its base checkpoint: a failure is the base's
+        try:
+            AutoConfig.from_pretrained(source, **common)
+        except (OSError, ValueError) as err:
+            raise _load_error(args.model_name_or_path, err) from None
     try:
         config = AutoConfig.from_pretrained(source, **common)
         if tokenizer_dir:
@@ -192,3 +197,49 @@ def default_pooling(args: ModelArguments, is_decoder: bool) -> str:
     if args.pooling != "auto":
         return args.pooling
     return "last" if is_decoder else "mean"
+
+
+def native_head_style(config, is_decoder: bool) -> str:
+    """Which standard sequence-classification head ``head_type: native`` reproduces for this backbone.
+
+    Returns:
+        ``pooler`` (BERT-style: dense + tanh on the first token, then a linear classifier) or ``score`` (GPT-style
+        decoders: a linear layer without bias on the last real token).
+
+    Raises:
+        HfTlError: for a model type whose ``AutoModelForSequenceClassification`` has another head.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        with torch.device("meta"):  # only the module layout is read: no weights are allocated
+            model = AutoModelForSequenceClassification.from_config(config)
+    except (ValueError, KeyError):
+        model = None
+    if model is not None:
+        score, classifier = getattr(model, "score", None), getattr(model, "classifier", None)
+        pooler = getattr(model.base_model, "pooler", None)
+        if is_decoder and isinstance(score, torch.nn.Linear) and score.bias is None:
+            return "score"
+        if not is_decoder and isinstance(classifier, torch.nn.Linear) and pooler is not None \
+                and isinstance(getattr(pooler, "dense", None), torch.nn.Linear):
+            return "pooler"
+    raise HfTlError(f"head_type native reproduces BERT-style (pooler + classifier) and GPT-style (last-token score) "
+                    f"sequence-classification heads; model type '{config.model_type}' has another, so use "
+                    f"head_type linear or mlp.")
+
+
+def pretrained_pooler(source: str) -> dict | None:
+    """The checkpoint's own pooler weights (``dense.weight``, ``dense.bias``), if its single safetensors file has
+    them: a native head starts from them, as the standard class does."""
+    from safetensors import safe_open
+
+    path = Path(source) / "model.safetensors"
+    if not path.is_file():
+        return None
+    with safe_open(str(path), framework="pt") as f:
+        for key in f.keys():
+            if key.endswith("pooler.dense.weight"):
+                prefix = key[: -len("dense.weight")]
+                return {"dense.weight": f.get_tensor(key), "dense.bias": f.get_tensor(prefix + "dense.bias")}
+    return None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hf_tl.backbone import Backbone, default_pooling, load_backbone
+from hf_tl.backbone import Backbone, default_pooling, load_backbone, native_head_style, pretrained_pooler
+from hf_tl.errors import HfTlError
 from hf_tl.layer_select import LayerMix, MixedHead, feature_size, layers_needed
 from hf_tl.model import TransferModel
 from hf_tl.run_config import RunConfig
@@ -46,11 +47,19 @@ def build(config: RunConfig, apply_strategy: bool = True, weights_dir: str | Non
     tasks = {name: get_task(data, backbone.tokenizer, config.model.max_length)
              for name, data in config.task_data().items()}
     hidden, layer = backbone.model.config.hidden_size, config.model.layer
-    heads = {name: task.build_head(feature_size(layer, hidden), config.strategy) for name, task in tasks.items()}
+    pooling, style = default_pooling(config.model, backbone.is_decoder), None
+    if config.strategy.head_type == "native":
+        style, pooling = _native(config, backbone)
+    heads = {name: task.build_head(feature_size(layer, hidden), config.strategy, native_style=style)
+             for name, task in tasks.items()}
+    if style == "pooler" and weights_dir is None:
+        weights = pretrained_pooler(backbone.source)
+        for head in heads.values():
+            if weights is not None:
+                head.net.load_state_dict(weights, strict=False)
     if layer == "weighted":  # each task learns its own mix of the layers
         n_layers = len(layers_needed(layer, backbone.model.config.num_hidden_layers))
         heads = {name: MixedHead(LayerMix(n_layers), head) for name, head in heads.items()}
-    pooling = default_pooling(config.model, backbone.is_decoder)
     strategy = get_strategy(config.strategy)
     if strategy.padding_side:  # the strategy needs this side (prompt tuning: right)
         backbone.tokenizer.padding_side = strategy.padding_side
@@ -60,3 +69,21 @@ def build(config: RunConfig, apply_strategy: bool = True, weights_dir: str | Non
     if apply_strategy:
         model = strategy.apply(model)
     return Built(model=model, tasks=tasks, strategy=strategy, backbone=backbone)
+
+
+def _native(config: RunConfig, backbone: Backbone) -> tuple[str, str]:
+    """The native head's style and the pooling it implies (the first token for a pooler, the last for a score).
+
+    Raises:
+        HfTlError: for a backbone without such a head, or a pooling or layer setting the standard class cannot use.
+    """
+    style = native_head_style(backbone.model.config, backbone.is_decoder)
+    pooling = "cls" if style == "pooler" else "last"
+    if config.model.pooling not in ("auto", pooling):
+        raise HfTlError(f"head_type native reads the {'first' if pooling == 'cls' else 'last'} token, as the "
+                        f"standard sequence-classification class does; set pooling {pooling} (or auto), not "
+                        f"{config.model.pooling}.")
+    if config.model.layer != "last":
+        raise HfTlError(f"head_type native reads the last layer, as the standard class does; set layer last, not "
+                        f"{config.model.layer}.")
+    return style, pooling

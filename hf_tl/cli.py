@@ -1,4 +1,5 @@
-"""The ``hf-tl`` command: ``train``, ``trainable`` (dry run), ``predict``, ``compare``, ``push`` and ``embed``."""
+"""The ``hf-tl`` command: ``train``, ``trainable`` (dry run), ``predict``, ``compare``, ``push``, ``export`` and
+``embed``."""
 
 from __future__ import annotations
 
@@ -130,12 +131,35 @@ def _push(argv: list[str]) -> None:
     print(f"Pushed to {push_folder(args.folder, args.repo_id, private=args.private)}")
 
 
+def _export(argv: list[str]) -> None:
+    from hf_tl.standard.plan import FORMATS, LOADERS
+
+    parser = ArgumentParser(prog="hf-tl export", description="Write a finished run's model in a standard form that "
+                            "its library loads without hf_tl; a form that cannot express the run exactly is refused, "
+                            "saying why.")
+    parser.add_argument("run", help="A finished run directory (or its Hub repo id).")
+    parser.add_argument("--format", required=True, choices=FORMATS,
+                        help="sentence-transformers (SentenceTransformer), cross-encoder (CrossEncoder), "
+                             "transformers (AutoModelForSequenceClassification, pipeline) or peft "
+                             "(AutoPeftModelForSequenceClassification).")
+    parser.add_argument("--output", required=True, metavar="DIR", help="The folder to write (must not exist).")
+    parser.add_argument("--merge", action="store_true",
+                        help="Fold a LoRA/IA3 adapter into the backbone (the non-PEFT forms of an adapter run).")
+    parser.add_argument("--overwrite", action="store_true", help="Replace an earlier export in --output.")
+    args = parser.parse_args(argv)
+    from hf_tl.standard.export import export
+
+    out = export(args.run, args.format, args.output, merge=args.merge, overwrite=args.overwrite)
+    print(f"Wrote the {args.format} form of {args.run} to {out}; load it with {LOADERS[args.format]}(\"{out}\")")
+
+
 COMMANDS = {
     "train": (_train, "Train a run: hf-tl train --config FILE.yaml [--key value ...]"),
     "trainable": (_trainable, "Print what trains, without training: hf-tl trainable FILE.yaml [--key value ...]"),
     "predict": (_predict, "Score a file with a run: hf-tl predict --run DIR --input FILE --output FILE"),
     "compare": (_compare, "Compare strategies: hf-tl compare CONFIG --strategies a,b,c --seeds 3 [--key value]"),
     "push": (_push, "Upload a run or comparison to the Hub: hf-tl push FOLDER user/name [--private]"),
+    "export": (_export, "Write a run as a standard model: hf-tl export RUN --format FORMAT --output DIR [--merge]"),
     "embed": (_embed, "Write embeddings: hf-tl embed --model_name_or_path M --input FILE --output OUT.parquet|.npy"),
 }
 

@@ -263,7 +263,10 @@ class StrategyArguments:
     )
     head_type: str = field(
         default="linear",
-        metadata={"choices": HEAD_TYPES, "help": "linear, mlp, or none (bi-encoder: plain cosine of the embeddings)."},
+        metadata={"choices": HEAD_TYPES,
+                  "help": "linear, mlp, none (bi-encoder: plain cosine of the embeddings), or native: the backbone's "
+                          "own sequence-classification head ([CLS] + pooler for BERT, last token for GPT-style "
+                          "models), so the run loads as a standard AutoModelForSequenceClassification."},
     )
     head_hidden_size: Optional[int] = field(default=None, metadata={"help": "MLP head width (default: hidden size)."})
     head_dropout: float = field(default=0.1, metadata={"help": "Dropout before the head."})

@@ -8,6 +8,7 @@ fails is retried, then stops with one sentence; the local run is only read, neve
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -15,7 +16,14 @@ from hf_tl.errors import HfTlError
 
 # Resumable states stay local: they are not the model (fnmatch: "*" also crosses "/", so nested runs match too).
 IGNORE = ["checkpoints/*", "*/checkpoints/*", "*.previous-*", "*.previous-*/*", ".cache/*", "*/.cache/*"]
+# Not the run: the lock of a run writing (a push at the end of training holds it) and a killed writer's leftovers.
+LOCAL_ONLY = [".hf_tl.lock", "*/.hf_tl.lock", "*.tmp-*", "*.tmp-*/*", "*.partial/*"]
 ATTEMPTS = 3
+TEXT_SUFFIXES = {".json", ".jsonl", ".yaml", ".yml", ".md", ".txt", ".csv", ".tsv"}
+MAX_SCRUBBED = 20 * 2**20  # larger text files (prediction dumps) are uploaded as they are
+# An absolute POSIX path: a "/" that starts a token (not after a word character, ":", "/", "." or "~": not a URL,
+# a relative path or "and/or"), then one or more path segments.
+ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s\"'`,;()\[\]{}<>|*?/\\]+/)*[^\s\"'`,;()\[\]{}<>|*?/\\]+")
 
 
 def _endpoint() -> str | None:
@@ -76,14 +84,14 @@ def push_folder(folder: str | Path, repo_id: str, private: bool = False, token: 
         print(f"hf_tl: not uploading {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} that are not regular "
               f"files inside the run (symbolic links and the like): {', '.join(skipped)}")
     # A skipped folder link is excluded with everything under it.
-    ignore = [*IGNORE, *skipped, *(f"{name}/*" for name in skipped)]
+    ignore = [*IGNORE, *LOCAL_ONLY, *skipped, *(f"{name}/*" for name in skipped)]
+    operations = _upload_operations(folder, ignore)
     api = HfApi(endpoint=_endpoint(), token=token)
     last = None
     for attempt in range(1, ATTEMPTS + 1):
         try:
             api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
-            info = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
-                                     ignore_patterns=ignore,
+            info = api.create_commit(repo_id, operations=operations, repo_type="model",
                                      commit_message=commit_message or f"Upload hf_tl run {folder.resolve().name}")
             return info.commit_url
         except Exception as err:  # network, HTTP and server errors alike: retry, then one clear sentence
@@ -93,6 +101,44 @@ def push_folder(folder: str | Path, repo_id: str, private: bool = False, token: 
     raise HfTlError(f"Could not push '{folder}' to '{repo_id}' after {ATTEMPTS} attempts "
                     f"({type(last).__name__}: {_clean(str(last), token)}); the local "
                     f"run is unchanged, so push it again later with: hf-tl push {folder} {repo_id}")
+
+
+def scrub_paths(text: str, folder: Path) -> str:
+    """``text`` with every absolute local path replaced: by its path inside ``folder`` when it lies there, else by
+    its last component (a run's lineage, config and card name folders of the machine that trained it)."""
+    root = folder.resolve()
+
+    def local(match: re.Match) -> str:
+        path = Path(match.group())
+        try:
+            inside = path.resolve().relative_to(root).as_posix()
+            return inside if inside != "." else root.name
+        except (ValueError, OSError):
+            return path.name or match.group()
+
+    return ABSOLUTE_PATH.sub(local, text)
+
+
+def _upload_operations(folder: Path, ignore: list[str]) -> list:
+    """One commit operation per file to upload; text files carry no absolute local path (see :func:`scrub_paths`).
+
+    The same files ``HfApi.upload_folder`` would take with these ignore patterns (and its defaults, e.g. ``.git``).
+    """
+    from huggingface_hub import CommitOperationAdd
+    from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
+
+    files = {p.relative_to(folder).as_posix(): p for p in sorted(folder.glob("**/*")) if p.is_file()}
+    operations = []
+    for name in filter_repo_objects(list(files), ignore_patterns=[*ignore, *DEFAULT_IGNORE_PATTERNS]):
+        path = files[name]
+        content: Path | bytes = path
+        if path.suffix.lower() in TEXT_SUFFIXES and path.stat().st_size <= MAX_SCRUBBED:
+            text = path.read_text(encoding="utf-8", errors="surrogateescape")
+            scrubbed = scrub_paths(text, folder)
+            if scrubbed != text:
+                content = scrubbed.encode("utf-8", errors="surrogateescape")
+        operations.append(CommitOperationAdd(path_in_repo=name, path_or_fileobj=content))
+    return operations
 
 
 def not_regular_files(folder: Path) -> list[str]:

@@ -23,9 +23,14 @@ from hf_tl.run_dir import (
     RESULTS_FILE,
 )
 from hf_tl.safe_io import atomic_write_text
+from hf_tl.standard import root_model_info
+from hf_tl.standard.usage import hf_tl_usage, loading_lines, standard_usage
 
-PIPELINE_TAGS = {"similarity": "sentence-similarity", "pair_classification": "text-classification",
+PIPELINE_TAGS = {"similarity": "text-ranking", "pair_classification": "text-classification",
                  "classification": "text-classification"}
+# The public sets the shipped configs read from local files, by their relative train file: (Hub id, config).
+KNOWN_SETS = {"stsb/train.csv": ("sentence-transformers/stsb", None), "mrpc/train.tsv": ("nyu-mll/glue", "mrpc"),
+              "sst2/train.tsv": ("nyu-mll/glue", "sst2")}
 COMPARISON_FILE = "comparison.md"  # a comparison's table, copied into each of its runs (hf_tl.compare)
 
 
@@ -62,31 +67,59 @@ def _task_metrics(results: dict, names: list[str]) -> dict[str, dict[str, float]
     return out
 
 
+def hub_dataset(data) -> tuple[str | None, str | None]:
+    """``(Hub id, config)`` of a task's data: the Hub dataset it read, the Hub copy its config names for its local
+    files, or the public set the files are (the shipped layout of STS-B, MRPC, SST-2); ``(None, None)`` otherwise."""
+    if data.dataset_name:
+        return data.dataset_name, data.dataset_config_name
+    if data.fallback_dataset_name:
+        return data.fallback_dataset_name, None
+    return KNOWN_SETS.get(Path(data.train_file or "").as_posix(), (None, None))
+
+
+def _pipeline_tag(data, fmt: str | None) -> str:
+    if fmt == "sentence-transformers" or (data.task == "similarity" and data.architecture == "bi_encoder"):
+        return "sentence-similarity"
+    return PIPELINE_TAGS[data.task]
+
+
 def card_data(run_dir: Path, results: dict | None = None):
     """The card's metadata (``huggingface_hub.ModelCardData``) for a finished run (``results``: its
-    ``eval_results.json``, read from the run when not given)."""
+    ``eval_results.json``, read from the run when not given).
+
+    ``library_name`` is the library whose loader loads the run's standard model (none when the run has no standard
+    form), ``pipeline_tag`` what the model does (``sentence-similarity`` for a bi-encoder, ``text-ranking`` for a
+    similarity cross-encoder, ``text-classification``), ``datasets`` Hub ids only.
+    """
     from huggingface_hub import EvalResult, ModelCardData
 
     config = load_config(run_dir / CONFIG_FILE)
     results = _read(run_dir / RESULTS_FILE) if results is None else results
+    fmt = root_model_info(run_dir).get("format")
     tasks = config.task_data()
     metrics = _task_metrics(results, list(tasks))
-    evals = []
+    evals, datasets = [], set()
     for name, data in tasks.items():
-        source = data.dataset_name or Path(data.validation_file or "local").parent.name or "local"
+        hub_id, hub_config = hub_dataset(data)
+        datasets |= {hub_id} - {None}
+        source = hub_id or Path(data.validation_file or "local").parent.name or "local"
         for metric, value in metrics[name].items():
-            evals.append(EvalResult(task_type=PIPELINE_TAGS[data.task], task_name=name, dataset_type=source,
-                                    dataset_name=source, dataset_config=data.dataset_config_name,
-                                    dataset_split="validation", metric_type=metric, metric_value=value))
+            evals.append(EvalResult(task_type=_pipeline_tag(data, fmt), task_name=name, dataset_type=source,
+                                    dataset_name=source, dataset_config=hub_config, dataset_split="validation",
+                                    metric_type=metric, metric_value=value))
     base = config.model.model_name_or_path
-    peft = (run_dir / ADAPTER_DIR).is_dir()
-    pipeline = {PIPELINE_TAGS[d.task] for d in tasks.values()}
+    pipeline = {_pipeline_tag(d, fmt) for d in tasks.values()}
+    library = root_model_info(run_dir).get("library")
+    if library is None and (run_dir / ADAPTER_DIR).is_dir():
+        library = "peft"  # its adapter/ loads with peft (subfolder="adapter")
+    tags = ["hf_tl", "transfer-learning", config.strategy.strategy, *sorted({d.task for d in tasks.values()})]
+    if fmt in ("sentence-transformers", "cross-encoder"):
+        tags.insert(0, "sentence-transformers")
+        tags.insert(1, "cross-encoder" if fmt == "cross-encoder" else "feature-extraction")
     return ModelCardData(
         model_name=run_dir.resolve().name, base_model=None if looks_like_path(base) else base,
-        library_name="peft" if peft else "hf_tl", pipeline_tag=pipeline.pop() if len(pipeline) == 1 else None,
-        tags=["hf_tl", "transfer-learning", config.strategy.strategy, *sorted({d.task for d in tasks.values()})],
-        datasets=sorted({d.dataset_name for d in tasks.values() if d.dataset_name}) or None,
-        license=base_license(base), eval_results=evals or None)
+        library_name=library, pipeline_tag=pipeline.pop() if len(pipeline) == 1 else None, tags=tags,
+        datasets=sorted(datasets) or None, license=base_license(base), eval_results=evals or None)
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
@@ -157,9 +190,14 @@ def render(run_dir: Path, results: dict | None = None) -> str:
     comparison = run_dir / COMPARISON_FILE
     if comparison.is_file():
         lines += ["", "## Comparison", "", comparison.read_text().strip()]
-    lines += ["", "## Use", "", "```python", "import hf_tl", "",
-              f'run = hf_tl.load_run("{run_dir.resolve().name}")  # this folder, or its Hub repo id',
-              "print(run.predict([...]))", "```"]
+    where = t.hub_model_id or run_dir.resolve().name
+    info = root_model_info(run_dir)
+    lines += ["", "## Use", "", *loading_lines(info, where), ""]
+    task = next(iter(tasks.values()))
+    if info.get("format"):
+        lines += ["```python", *standard_usage(info["format"], where, task), "```", ""]
+    lines += ["With hf_tl (every task of the run, scores on the data's scale, label names):", "", "```python",
+              *hf_tl_usage(where, task), "```"]
     if adapter:
         lines += ["", "The adapter alone loads with peft: `PeftModel.from_pretrained(AutoModel.from_pretrained("
                   f"\"{m.model_name_or_path}\"), REPO, subfolder=\"adapter\")`."]

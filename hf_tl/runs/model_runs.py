@@ -23,11 +23,21 @@ from hf_tl.data import PaddingCollator
 from hf_tl.errors import HfTlError
 from hf_tl.metrics import MultiTaskEvaluator
 from hf_tl.report import format_report, trainable_report
-from hf_tl.run_dir import ADAPTER_DIR, BACKBONE_DIR, HEADS_DIR, TOKENIZER_DIR, load_heads, unfinished_hint
+from hf_tl.run_dir import (
+    ADAPTER_DIR,
+    BACKBONE_DIR,
+    HEADS_DIR,
+    TOKENIZER_DIR,
+    load_heads,
+    resume_fix,
+    unfinished_hint,
+)
 from hf_tl.run_info import training_info
 from hf_tl.runs.base import LoadedRun, RunKind, open_run, register_run_kind
 from hf_tl.runs.record import RunRecord, best_results
 from hf_tl.runs.resume import check_resumed_config
+from hf_tl.safe_io import write_guard
+from hf_tl.standard.place import write_root_model
 from hf_tl.strategies import EVALUATED, FITTED, TRAINED, get_strategy
 from hf_tl.tasks import TASKS
 from hf_tl.training.engines import check_engine
@@ -43,6 +53,7 @@ class ModelRun(RunKind):
     """What the TransferModel kinds share; a kind implements :meth:`learn`."""
 
     needs_features = False  # the heads need the backbone's features even with cache_features off
+    standard_formats = True  # its model is backbone -> pooling -> head, which hf_tl.standard writes in standard forms
     prepares_model = False  # the model goes through accelerator.prepare (and may be sharded when saved)
 
     def execute(self, end_training: bool = True) -> dict:
@@ -93,6 +104,10 @@ class ModelRun(RunKind):
         base = config.model.model_name_or_path
         export_run(accelerator, model, strategy, tokenizer, run_dir, prepared=self.prepares_model,
                    base_hub_id=None if config.model.init_from_run or looks_like_path(base) else base)
+        if accelerator.is_main_process:
+            with write_guard(run_dir, resume_fix(run_dir)):  # read back from disk: what a loader will get
+                write_root_model(run_dir, config, type(self))
+        accelerator.wait_for_everyone()
         record.finish(config, results, training_info(accelerator, state, groups))
         if end_training:
             accelerator.end_training()
@@ -142,6 +157,17 @@ class ModelRun(RunKind):
 
             model.backbone = PeftModel.from_pretrained(model.backbone, str(path / ADAPTER_DIR))
         load_heads(model.heads, path)
+        return cls._ready(built, model, device)
+
+    @classmethod
+    def load_plain(cls, config, device) -> LoadedRun:
+        """Load a plain model folder (``config.model.model_name_or_path``) as the zero-shot run ``config`` describes:
+        its weights and tokenizer as they are, heads built by the strategy (nothing learned)."""
+        built = build(config)
+        return cls._ready(built, built.model, device)
+
+    @staticmethod
+    def _ready(built, model, device) -> LoadedRun:
         model = model.to(device).eval()
         tokenizer = built.backbone.tokenizer
         collate = PaddingCollator(tokenizer.pad_token_id, tokenizer.padding_side)

@@ -29,6 +29,8 @@ from hf_tl.run_dir import (
     write_json,
 )
 from hf_tl.safe_io import atomic_write_text
+from hf_tl.standard import root_model_info
+from hf_tl.standard.usage import final_hint
 from hf_tl.transfer import lineage
 
 
@@ -114,8 +116,9 @@ def final_line(run_dir: Path, results: dict, repo_id: str | None = None) -> str:
     value = results.get(f"eval_{metric}")
     score = f" (dev {metric} {value:.4f})" if isinstance(value, float) else ""
     where = f"{run_dir}" + (f" and https://huggingface.co/{repo_id}" if repo_id else "")
-    return (f"Run saved to {where}{score}; load it with hf_tl.load_run(\"{run_dir}\"), or score a file with hf-tl "
-            f"predict --run {run_dir} --input FILE --output OUT.csv")
+    standard = final_hint(root_model_info(run_dir), str(run_dir))
+    return (f"Run saved to {where}{score}; load it with hf_tl.load_run(\"{run_dir}\"){standard}, or score a file "
+            f"with hf-tl predict --run {run_dir} --input FILE --output OUT.csv")
 
 
 def best_results(history: list[dict], best_metric: float | None, metric_name: str, greater_is_better: bool) -> dict:

@@ -45,7 +45,7 @@ def make_estimator(kind: str, regression: bool, regularization: float, seed: int
 
 def _linear_layer(head: nn.Module) -> nn.Linear:
     layers = [m for m in head.modules() if isinstance(m, nn.Linear)]
-    if len(layers) != 1:
+    if len(layers) != 1 or layers[0].bias is None:
         raise HfTlError("strategy 'features' fits a linear head; set head_type linear.")
     return layers[0]
 

@@ -105,8 +105,10 @@ def check_head(name: str, head: nn.Module, method: str) -> None:
     if not isinstance(head, ClassificationHead):
         raise HfTlError(f"strategy 'zero_shot' needs architecture bi_encoder with head_type none for the similarity "
                         f"task '{name}' (an untrained regression head would score at random).")
-    if len([m for m in head.modules() if isinstance(m, nn.Linear)]) != 1:
-        raise HfTlError(f"zero_shot_method {method} writes a linear head; set head_type linear (or none), not mlp.")
+    linear = [m for m in head.modules() if isinstance(m, nn.Linear)]
+    if len(linear) != 1 or linear[0].bias is None:
+        raise HfTlError(f"zero_shot_method {method} writes a linear head; set head_type linear (or none), not "
+                        f"{'mlp' if len(linear) > 1 else 'native'}.")
 
 
 def _linear(head: nn.Module) -> nn.Linear:

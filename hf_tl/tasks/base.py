@@ -130,8 +130,9 @@ class Task:
         return dataset.map(fn, batched=True, remove_columns=dataset.column_names, desc="Tokenizing")
 
     # --- model and metrics ------------------------------------------------------------------------------------
-    def build_head(self, hidden_size: int, args):
-        """Return the task's new head for ``hidden_size`` features."""
+    def build_head(self, hidden_size: int, args, native_style: str | None = None):
+        """Return the task's new head for ``hidden_size`` features (``native_style``: see
+        :class:`hf_tl.heads.NativeHead`, for ``head_type native``)."""
         raise NotImplementedError
 
     def evaluator(self) -> Evaluator:

@@ -11,6 +11,7 @@ from torch import nn
 
 from hf_tl.data.collate import PAIR_SUFFIX
 from hf_tl.data.validation import check_scores
+from hf_tl.errors import HfTlError
 from hf_tl.heads import CosineHead, RegressionHead
 from hf_tl.metrics import Evaluator
 from hf_tl.tasks.base import Task
@@ -53,11 +54,18 @@ class SimilarityTask(Task):
         out.update({f"{k}{PAIR_SUFFIX}": second[k] for k in ("input_ids", "attention_mask")})
         return out
 
-    def build_head(self, hidden_size: int, args: StrategyArguments) -> nn.Module:
-        """A cosine head for the bi-encoder, a one-output regression head for the cross-encoder."""
+    def build_head(self, hidden_size: int, args: StrategyArguments, native_style: str | None = None) -> nn.Module:
+        """A cosine head for the bi-encoder, a one-output regression head for the cross-encoder.
+
+        Raises:
+            HfTlError: for ``head_type native`` on a bi-encoder (a sequence-classification head scores one input).
+        """
         if self.bi_encoder:
+            if args.head_type == "native":
+                raise HfTlError("head_type native is a cross-encoder's sequence-classification head; a bi-encoder "
+                                "uses head_type none (or linear, mlp).")
             return CosineHead(hidden_size, args.head_type, args.head_hidden_size, args.head_dropout)
-        return RegressionHead(hidden_size, args.head_type, args.head_hidden_size, args.head_dropout)
+        return RegressionHead(hidden_size, args.head_type, args.head_hidden_size, args.head_dropout, native_style)
 
     def evaluator(self) -> Evaluator:
         """Pearson and Spearman correlation; Spearman is primary (the usual STS-B figure)."""
