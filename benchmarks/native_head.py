@@ -16,7 +16,7 @@ import json
 import statistics
 from pathlib import Path
 
-from runner import run_config
+from runner import run_config, write_results
 
 RECIPES = {"mrpc": "paraphrase", "sst2": "sentiment", "stsb": "text_similarity"}
 HEADS = {"linear": ["--head_type", "linear", "--pooling", "auto"], "native": ["--head_type", "native"]}
@@ -47,10 +47,7 @@ def main() -> None:
             accs = [r["accuracy"] for r in rows if r["config"] == config and r["head"] == head]
             lines.append(f"| {config} | {head} | {', '.join(f'{a:.4f}' for a in accs)} | "
                          f"{statistics.mean(accs):.4f} |")
-    args.output_root.mkdir(parents=True, exist_ok=True)
-    (args.output_root / "results.json").write_text(json.dumps({"flags": extra, "runs": rows}, indent=2))
-    (args.output_root / "results.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.output_root, extra, rows, lines)
 
 
 if __name__ == "__main__":

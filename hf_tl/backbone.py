@@ -177,7 +177,7 @@ def load_backbone(args: ModelArguments, weights_dir: str | None = None, tokenize
     # parameters that never receive gradients.
     if getattr(model, "pooler", None) is not None:
         model.pooler = None
-    is_decoder = config.model_type in DECODER_MODEL_TYPES or bool(getattr(config, "is_decoder", False))
+    is_decoder = is_decoder_config(config)
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
             raise HfTlError(f"The tokenizer of '{args.model_name_or_path}' has neither a pad nor an EOS token; "
@@ -190,6 +190,11 @@ def load_backbone(args: ModelArguments, weights_dir: str | None = None, tokenize
     if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     return Backbone(model=model, tokenizer=tokenizer, is_decoder=is_decoder, source=source)
+
+
+def is_decoder_config(config) -> bool:
+    """Whether a model config is a GPT-style decoder's."""
+    return config.model_type in DECODER_MODEL_TYPES or bool(getattr(config, "is_decoder", False))
 
 
 def default_pooling(args: ModelArguments, is_decoder: bool) -> str:

@@ -21,9 +21,12 @@ LOCAL_ONLY = [".hf_tl.lock", "*/.hf_tl.lock", "*.tmp-*", "*.tmp-*/*", "*.partial
 ATTEMPTS = 3
 TEXT_SUFFIXES = {".json", ".jsonl", ".yaml", ".yml", ".md", ".txt", ".csv", ".tsv"}
 MAX_SCRUBBED = 20 * 2**20  # larger text files (prediction dumps) are uploaded as they are
-# An absolute POSIX path: a "/" that starts a token (not after a word character, ":", "/", "." or "~": not a URL,
-# a relative path or "and/or"), then one or more path segments.
-ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~-])/(?:[^\s\"'`,;()\[\]{}<>|*?/\\]+/)*[^\s\"'`,;()\[\]{}<>|*?/\\]+")
+# Files a tokenizer reads: their tokens ("</s>", "/>") are not paths and must reach the Hub byte for byte.
+TOKENIZER_FILES = {"tokenizer.json", "tokenizer_config.json", "vocab.json", "vocab.txt", "merges.txt",
+                   "special_tokens_map.json", "added_tokens.json", "chat_template.json"}
+# An absolute POSIX path: a "/" that starts a token (not after a word character, ":", "/", ".", "~", "-" or "<": not
+# a URL, a relative path, "and/or" or a closing tag), then two or more path segments (/home/x, /tmp/x/run).
+ABSOLUTE_PATH = re.compile(r"(?<![\w:/.~<-])/(?:[^\s\"'`,;()\[\]{}<>|*?/\\]+/)+[^\s\"'`,;()\[\]{}<>|*?/\\]+")
 
 
 def _endpoint() -> str | None:
@@ -132,7 +135,8 @@ def _upload_operations(folder: Path, ignore: list[str]) -> list:
     for name in filter_repo_objects(list(files), ignore_patterns=[*ignore, *DEFAULT_IGNORE_PATTERNS]):
         path = files[name]
         content: Path | bytes = path
-        if path.suffix.lower() in TEXT_SUFFIXES and path.stat().st_size <= MAX_SCRUBBED:
+        if path.suffix.lower() in TEXT_SUFFIXES and path.name not in TOKENIZER_FILES \
+                and path.stat().st_size <= MAX_SCRUBBED:
             text = path.read_text(encoding="utf-8", errors="surrogateescape")
             scrubbed = scrub_paths(text, folder)
             if scrubbed != text:

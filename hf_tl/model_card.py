@@ -80,6 +80,8 @@ def hub_dataset(data) -> tuple[str | None, str | None]:
 def _pipeline_tag(data, fmt: str | None) -> str:
     if fmt == "sentence-transformers" or (data.task == "similarity" and data.architecture == "bi_encoder"):
         return "sentence-similarity"
+    if fmt in ("transformers", "peft"):
+        return "text-classification"  # what transformers' pipeline runs it as (a similarity: one regression logit)
     return PIPELINE_TAGS[data.task]
 
 

@@ -3,6 +3,9 @@
 Layout::
 
     config.yaml                 the resolved config (every option, flags applied)
+    config.json, modules.json, model.safetensors, adapter_config.json, ...
+                                the run's standard model (sentence-transformers, transformers or PEFT form), listed
+                                with its format in standard_model.json (:mod:`hf_tl.standard`)
     backbone/ | adapter/        fine-tuned backbone weights (safetensors) or the PEFT adapter, with the tokenizer
     heads/TASK.safetensors      the head of each task
     tokenizer/                  the tokenizer

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -137,8 +138,12 @@ def train_kind(request, tmp_path, kind):
     return run, fmt
 
 
+
+
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_the_run_root_loads_in_the_standard_library_and_predicts_the_same(request, tmp_path, kind):
+def test_the_run_root_loads_in_the_standard_library_and_predicts_the_same(request, tmp_path, hub, kind):
+    """The run folder, and the repo it is pushed to (by repo id, through HF_ENDPOINT), load in the standard library
+    and predict what hf_tl predicts; the card names that library and shows its code first."""
     run, fmt = train_kind(request, tmp_path, kind)
     info = json.loads((run / "standard_model.json").read_text())
     assert info["format"] == fmt
@@ -146,8 +151,15 @@ def test_the_run_root_loads_in_the_standard_library_and_predicts_the_same(reques
     card = ModelCard.load(run / "README.md")
     assert card.data.library_name == {"sentence-transformers": "sentence-transformers",
                                       "cross-encoder": "sentence-transformers"}.get(fmt, fmt)
+    data = KINDS[kind][2]
+    task = "similarity" if data is None else "pair_classification" if data is MRPC_ARGS else "classification"
+    assert card.data.pipeline_tag == ("sentence-similarity" if fmt == "sentence-transformers" else "text-ranking"
+                                      if fmt == "cross-encoder" and task == "similarity" else "text-classification")
+    assert card.data.datasets == (["sentence-transformers/stsb"] if data is None else ["nyu-mll/glue"])
     assert "hf_tl.load_run" in card.text and card.text.index(info["loader"].split(".")[-1]) < \
         card.text.index("hf_tl.load_run")  # the standard loader's code comes first
+    if fmt != "peft":  # an adapter needs its base on the Hub: test_a_pushed_adapter_loads_with_its_hub_base_in_peft
+        check_pushed(run, fmt, f"alice/{kind.replace('_', '-')}", hub, tmp_path)
 
 
 @pytest.mark.parametrize("flags, reason", [
@@ -258,24 +270,17 @@ def hub_env(hub, tmp_path) -> dict:
 
 def check_pushed(run, fmt, repo, hub, tmp_path, ours=None):
     """Push ``run`` and load it by repo id with the standard client; no repo file names a local absolute path."""
-    from hf_tl.hub import ABSOLUTE_PATH, push_folder
+    from hf_tl.hub import ABSOLUTE_PATH, TOKENIZER_FILES, push_folder
 
     push_folder(run, repo)
     assert_same(run, fmt, model_id=repo, env=hub_env(hub, tmp_path), ours=ours)
     texts = {name: data.decode() for name, data in hub.repos[repo].files.items()
-             if name.endswith((".json", ".yaml", ".md", ".jsonl", ".txt"))}
+             if name.endswith((".json", ".yaml", ".md", ".jsonl", ".txt")) and Path(name).name not in TOKENIZER_FILES}
+    for name in {n for n in hub.repos[repo].files if Path(n).name in TOKENIZER_FILES}:  # tokens are not paths
+        assert hub.repos[repo].files[name] == (run / name).read_bytes()
     leaks = {name: ABSOLUTE_PATH.findall(text) for name, text in texts.items() if ABSOLUTE_PATH.search(text)}
     assert not leaks and str(tmp_path) not in "".join(texts.values())
     return ModelCard(texts["README.md"])
-
-
-@pytest.mark.parametrize("kind", ["bi_encoder_mlp", "pair_classification_mlp", "classification_native"])
-def test_a_pushed_run_loads_from_its_repo_id_in_the_standard_library(request, tmp_path, hub, kind):
-    """Pushed, the run's root is the repo's root: the standard client loads it by repo id (through HF_ENDPOINT)."""
-    run, fmt = train_kind(request, tmp_path, kind)
-    card = check_pushed(run, fmt, f"alice/{kind.replace('_', '-')}", hub, tmp_path)
-    assert card.data.datasets == (["sentence-transformers/stsb"] if kind == "bi_encoder_mlp" else ["nyu-mll/glue"])
-    assert card.data.pipeline_tag == ("sentence-similarity" if kind == "bi_encoder_mlp" else "text-classification")
 
 
 def test_a_pushed_adapter_loads_with_its_hub_base_in_peft(tmp_path, hub, tiny_bert):
@@ -295,3 +300,43 @@ def test_a_pushed_adapter_loads_with_its_hub_base_in_peft(tmp_path, hub, tiny_be
     assert json.loads((run / "adapter_config.json").read_text())["base_model_name_or_path"] == "alice/tiny-bert"
     ours = hf_tl_outputs_in_child(run, hub_env(hub, tmp_path))  # the base is on the loopback Hub only
     check_pushed(run, "peft", "alice/lora-native", hub, tmp_path, ours=ours)
+
+
+def test_writing_the_root_again_replaces_the_standard_files_only(request, tmp_path):
+    """A resumed or re-exported run rewrites its root model: files of the earlier one go, hf_tl's record stays."""
+    import hashlib
+
+    from hf_tl.config_io import load_config
+    from hf_tl.runs import run_kind_of
+    from hf_tl.standard.place import write_root_model
+
+    run, fmt = train_kind(request, tmp_path, "similarity_cross_encoder")
+    record = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.iterdir()
+              if p.name in ("config.yaml", "eval_results.json", "lineage.json", "README.md")}
+    info = json.loads((run / "standard_model.json").read_text())
+    (run / "stale_weights.bin").write_bytes(b"from an earlier form")
+    (run / "standard_model.json").write_text(json.dumps({**info, "files": [*info["files"], "stale_weights.bin"]}))
+    config = load_config(run / "config.yaml")
+    again = write_root_model(run, config, run_kind_of(config))
+    assert again == info and not (run / "stale_weights.bin").exists()
+    assert not [p for p in run.iterdir() if ".tmp-" in p.name]  # no staging left behind
+    assert record == {name: hashlib.sha256((run / name).read_bytes()).hexdigest() for name in record}
+    assert_same(run, fmt)
+
+
+def test_native_head_is_refused_for_a_model_type_with_another_standard_head():
+    from transformers import RobertaConfig
+
+    from hf_tl.backbone import native_head_style
+
+    with pytest.raises(hf_tl.HfTlError, match="model type 'roberta' has another"):
+        native_head_style(RobertaConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                        intermediate_size=64), is_decoder=False)
+
+
+def test_load_run_refuses_a_plain_folder_whose_head_it_would_drop(request, tmp_path):
+    """A sequence classifier (here a native-head run's root, copied alone) keeps its head: load_run says which library
+    uses it instead of scoring with the bare encoder."""
+    run, _ = train_kind(request, tmp_path, "classification_native")
+    with pytest.raises(hf_tl.HfTlError, match="is a BertForSequenceClassification.*transformers"):
+        hf_tl.load_run(_copy_root(run, tmp_path / "root"), device="cpu")

@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from hf_tl.backbone import DECODER_MODEL_TYPES, resolve_checkpoint
+from hf_tl.backbone import is_decoder_config, resolve_checkpoint
 from hf_tl.config_io import load_config
 from hf_tl.errors import HfTlError
 from hf_tl.run_dir import BACKBONE_DIR, CONFIG_FILE
@@ -88,5 +88,4 @@ def _is_decoder(path: Path, config) -> bool:
     source = path / BACKBONE_DIR if (path / BACKBONE_DIR).is_dir() else resolve_checkpoint(
         config.model.model_name_or_path)
     gguf = {"gguf_file": config.model.gguf_file} if config.model.gguf_file and source != path / BACKBONE_DIR else {}
-    backbone_config = AutoConfig.from_pretrained(str(source), **gguf)
-    return backbone_config.model_type in DECODER_MODEL_TYPES or bool(getattr(backbone_config, "is_decoder", False))
+    return is_decoder_config(AutoConfig.from_pretrained(str(source), **gguf))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from hf_tl.backbone import DECODER_MODEL_TYPES, looks_like_path, resolve_checkpoint
+from hf_tl.backbone import is_decoder_config, looks_like_path, resolve_checkpoint
 from hf_tl.errors import HfTlError
 from hf_tl.safe_io import atomic_write_text, replace_dir, temp_sibling
 from hf_tl.standard.plan import LIBRARY, LOADERS, Plan, plan_format
@@ -36,11 +36,6 @@ WRITERS = {"sentence-transformers": write_sentence_transformer, "cross-encoder":
            "transformers": write_transformers, "peft": write_peft}
 
 
-def _is_decoder(backbone) -> bool:
-    config = backbone.config
-    return config.model_type in DECODER_MODEL_TYPES or bool(getattr(config, "is_decoder", False))
-
-
 def _base_name(config) -> str:
     """What a PEFT adapter names as its base: the Hub id when the base is a Hub checkpoint, else its folder."""
     base = config.model.model_name_or_path
@@ -57,7 +52,7 @@ def _load(run_dir: Path, config, kind):
 def _plan(config, loaded, fmt: str | None, merge: bool) -> Plan:
     backbone = None if loaded is None else loaded.model.backbone
     return plan_format(config, fmt, merge, standard_kind=loaded is not None,
-                       is_decoder=backbone is not None and _is_decoder(backbone))
+                       is_decoder=backbone is not None and is_decoder_config(backbone.config))
 
 
 def _write(plan: Plan, config, loaded, folder: Path, work: Path) -> None:

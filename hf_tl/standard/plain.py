@@ -57,7 +57,18 @@ def plain_config(path: Path, trust_remote_code: bool = False):
     """
     from hf_tl.config_io import parse_args
 
-    pooling = _st_pooling(path) if (path / "modules.json").is_file() else "auto"
+    if (path / "modules.json").is_file():
+        pooling = _st_pooling(path)
+    else:
+        pooling = "auto"
+        architectures = json.loads((path / "config.json").read_text()).get("architectures") or []
+        heads = [a for a in architectures if a.endswith(("ForSequenceClassification", "ForTokenClassification",
+                                                         "ForQuestionAnswering"))]
+        if heads:  # a task model: hf_tl would drop its head and silently score something else (a language-model
+            # head is fine to drop: the encoder or decoder under it is what a zero-shot bi-encoder reads)
+            raise HfTlError(f"'{path}' is a {heads[0]} (a model with its own task head); load it with "
+                            f"transformers (pipeline), which uses that head. hf_tl.load_run loads plain encoders as "
+                            f"zero-shot bi-encoders.")
     argv = ["--model_name_or_path", str(path), "--task", "similarity", "--architecture", "bi_encoder",
             "--strategy", "zero_shot", "--head_type", "none", "--pooling", pooling, "--output_dir", str(path)]
     if trust_remote_code:
