@@ -6,13 +6,12 @@ import json
 import shutil
 from pathlib import Path
 
-from hf_tl.backbone import is_decoder_config, resolve_checkpoint
 from hf_tl.config_io import load_config
 from hf_tl.errors import HfTlError
-from hf_tl.run_dir import BACKBONE_DIR, CONFIG_FILE
+from hf_tl.run_dir import CONFIG_FILE
 from hf_tl.runs import run_kind_of
 from hf_tl.safe_io import replace_dir, temp_sibling
-from hf_tl.standard.place import MANIFEST, _write
+from hf_tl.standard.place import MANIFEST, _write, run_is_decoder
 from hf_tl.standard.plan import LIBRARY, LOADERS, plan_format
 
 
@@ -44,7 +43,7 @@ def export(run: str | Path, fmt: str, output: str | Path, merge: bool = False, o
     standard = getattr(run_kind_of(config), "standard_formats", False)
     try:  # before the model loads: a refusal is quick
         plan = plan_format(config, fmt, merge, standard_kind=standard,
-                           is_decoder=standard and _is_decoder(path, config))
+                           is_decoder=standard and run_is_decoder(path, config))
     except HfTlError as err:
         raise HfTlError(f"Cannot export '{run}' as {fmt}: {err}.") from None
     loaded = load_run(path, device="cpu")
@@ -79,13 +78,3 @@ def _local(run: str | Path) -> Path:
         raise HfTlError(f"'{run}' is not an hf_tl run (no {CONFIG_FILE}); hf-tl export writes a run's model in a "
                         f"standard form.")
     return path
-
-
-def _is_decoder(path: Path, config) -> bool:
-    """Whether the run's backbone is a GPT-style decoder (read from its config, no weights loaded)."""
-    from transformers import AutoConfig
-
-    source = path / BACKBONE_DIR if (path / BACKBONE_DIR).is_dir() else resolve_checkpoint(
-        config.model.model_name_or_path)
-    gguf = {"gguf_file": config.model.gguf_file} if config.model.gguf_file and source != path / BACKBONE_DIR else {}
-    return is_decoder_config(AutoConfig.from_pretrained(str(source), **gguf))

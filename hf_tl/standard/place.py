@@ -18,6 +18,7 @@ import torch
 
 from hf_tl.backbone import is_decoder_config, looks_like_path, resolve_checkpoint
 from hf_tl.errors import HfTlError
+from hf_tl.run_dir import BACKBONE_DIR
 from hf_tl.safe_io import atomic_write_text, replace_dir, temp_sibling
 from hf_tl.standard.plan import LIBRARY, LOADERS, Plan, plan_format
 from hf_tl.standard.writers import (
@@ -49,10 +50,16 @@ def _load(run_dir: Path, config, kind):
     return kind.load(run_dir, config, torch.device("cpu"))
 
 
-def _plan(config, loaded, fmt: str | None, merge: bool) -> Plan:
-    backbone = None if loaded is None else loaded.model.backbone
-    return plan_format(config, fmt, merge, standard_kind=loaded is not None,
-                       is_decoder=backbone is not None and is_decoder_config(backbone.config))
+def run_is_decoder(run_dir: Path, config) -> bool:
+    """Whether a run's backbone is a GPT-style decoder (read from its config, no weights loaded)."""
+    from transformers import AutoConfig
+
+    saved = Path(run_dir) / BACKBONE_DIR
+    if saved.is_dir():
+        return is_decoder_config(AutoConfig.from_pretrained(str(saved)))
+    gguf = {"gguf_file": config.model.gguf_file} if config.model.gguf_file else {}
+    return is_decoder_config(AutoConfig.from_pretrained(resolve_checkpoint(config.model.model_name_or_path),
+                                                        trust_remote_code=config.model.trust_remote_code, **gguf))
 
 
 def _write(plan: Plan, config, loaded, folder: Path, work: Path) -> None:
@@ -98,9 +105,11 @@ def write_root_model(run_dir: Path, config, kind) -> dict:
     """
     run_dir = Path(run_dir)
     remove_root_model(run_dir)
-    try:
+    try:  # the plan first: a run with no standard form is not read back
+        standard = getattr(kind, "standard_formats", False)
+        plan = plan_format(config, None, False, standard_kind=standard,
+                           is_decoder=standard and run_is_decoder(run_dir, config))
         loaded = _load(run_dir, config, kind)
-        plan = _plan(config, loaded, None, merge=False)
     except HfTlError as err:
         info = {"format": None, "reason": str(err).rstrip(".")}
         atomic_write_text(run_dir / MANIFEST, json.dumps(info, indent=2) + "\n")
