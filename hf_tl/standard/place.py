@@ -120,12 +120,14 @@ def write_root_model(run_dir: Path, config, kind) -> dict:
         work.mkdir()
         try:
             _write(plan, config, loaded, staging, work)
-        except (HfTlError, OSError):
-            raise
-        except Exception as err:  # a library's refusal: the trained run stays whole; say what failed
-            info = {"format": None, "reason": f"writing its {plan.format} form failed ({type(err).__name__}: "
-                                              f"{str(err).splitlines()[0] if str(err) else ''})"}
-            print(f"hf_tl: {info['reason']}; the run loads with hf_tl, and hf-tl export can retry", file=sys.stderr)
+        except OSError:
+            raise  # a full disk or a lost folder: write_guard says so, and the run stays resumable
+        except Exception as err:  # the form cannot hold these weights exactly, or a library refused: the trained
+            # run stays whole and loads with hf_tl; the reason is recorded and said
+            reason = str(err).rstrip(".") if isinstance(err, HfTlError) else \
+                f"writing its {plan.format} form failed ({type(err).__name__}: {(str(err).splitlines() or [''])[0]})"
+            info = {"format": None, "reason": reason}
+            print(f"hf_tl: no standard model at the run's root: {reason}", file=sys.stderr)
             atomic_write_text(run_dir / MANIFEST, json.dumps(info, indent=2) + "\n")
             return info
         files = sorted(p.name for p in staging.iterdir())
