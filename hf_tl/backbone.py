@@ -83,7 +83,8 @@ def _load_error(name: str, err: Exception) -> HfTlError:
 
 
 @contextlib.contextmanager
-def _quiet_transformers():
+def quiet_transformers():
+    """Silence transformers' warnings (its load reports) inside the block."""
     from transformers.utils import logging as hf_logging
 
     level = hf_logging.get_verbosity()
@@ -142,7 +143,7 @@ def load_backbone(args: ModelArguments, weights_dir: str | None = None, tokenize
         dtype = getattr(torch, args.torch_dtype)
         weights = {} if gguf else {"use_safetensors": True}
         weights.update(_no_pooler_kwargs(config))
-        with _quiet_transformers():  # its load report would list the pooler we drop on purpose
+        with quiet_transformers():  # its load report would list the pooler we drop on purpose
             model, info = AutoModel.from_pretrained(source, config=config, dtype=dtype, output_loading_info=True,
                                                     **weights, **common)
     except HfTlError:

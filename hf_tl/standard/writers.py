@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from hf_tl.backbone import quiet_transformers
 from hf_tl.errors import HfTlError
 from hf_tl.heads import CosineHead, NativeHead
 
@@ -127,7 +128,9 @@ def write_sentence_transformer(parts: Parts, folder: Path, work: Path) -> None:
     from sentence_transformers.sentence_transformer.modules import Pooling
 
     _save_backbone(parts.backbone, parts.tokenizer, work, parts.max_length)
-    modules = [Transformer(str(work), max_seq_length=parts.max_length),
+    with quiet_transformers():  # it adds BERT's pooler, which hf_tl does not use, and would report it "missing"
+        transformer = Transformer(str(work), max_seq_length=parts.max_length)
+    modules = [transformer,
                Pooling(parts.backbone.config.hidden_size, ST_POOLING[parts.pooling]),
                *_dense_modules(parts.head, scores=False, scale=None)]
     st = SentenceTransformer(modules=modules, device="cpu", similarity_fn_name="cosine")
@@ -149,7 +152,9 @@ def write_cross_encoder(parts: Parts, folder: Path, work: Path) -> None:
         backbone.config.id2label = dict(enumerate(labels))
         backbone.config.label2id = {name: i for i, name in enumerate(labels)}
     _save_backbone(backbone, parts.tokenizer, work, parts.max_length)
-    modules = [Transformer(str(work), max_seq_length=parts.max_length),
+    with quiet_transformers():  # as in write_sentence_transformer
+        transformer = Transformer(str(work), max_seq_length=parts.max_length)
+    modules = [transformer,
                Pooling(backbone.config.hidden_size, ST_POOLING[parts.pooling]),
                *_dense_modules(parts.head, scores=True, scale=_scale(parts.task))]
     ce = CrossEncoder(modules=modules, device="cpu", activation_fn=nn.Identity())
