@@ -77,9 +77,9 @@ def natural_format(config, standard_kind: bool = True, is_decoder: bool = False)
     if data.task == "similarity" and data.architecture == "bi_encoder":
         return "sentence-transformers"
     if data.task == "classification":
-        raise HfTlError("hf_tl's head reads pooled features that AutoModelForSequenceClassification does not compute "
-                        "(it has its own [CLS] + pooler or last-token head); train with head_type native for a run "
-                        "that transformers loads")
+        raise HfTlError("hf_tl's head reads pooled features that AutoModelForSequenceClassification does not compute, "
+                        "since that class has its own [CLS] + pooler or last-token head; train with head_type native "
+                        "for a run that transformers loads")
     return "cross-encoder"
 
 
