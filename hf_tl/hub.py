@@ -194,6 +194,21 @@ def looks_like_repo_id(path: str | Path) -> bool:
     return not Path(text).expanduser().exists() and text.count("/") == 1 and not _meant_local(text)
 
 
+def local_run_path(path: str | Path) -> tuple[Path, bool]:
+    """The local folder of a run: ``path`` itself, or its download when it names a Hub repo.
+
+    Returns:
+        ``(folder, whether it came from the Hub)``.
+
+    Raises:
+        HfTlError: for a path-like name that does not exist, or a repo that cannot be read.
+    """
+    missing_local_run(path)  # a path-like name that does not exist is never looked up on the Hub
+    if looks_like_repo_id(path):
+        return download_run(str(path)), True
+    return Path(path).expanduser(), False
+
+
 def missing_local_run(path: str | Path) -> None:
     """Refuse a run path that looks local and does not exist, instead of trying a Hub repo of that name.
 

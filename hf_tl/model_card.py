@@ -97,7 +97,8 @@ def card_data(run_dir: Path, results: dict | None = None):
 
     config = load_config(run_dir / CONFIG_FILE)
     results = _read(run_dir / RESULTS_FILE) if results is None else results
-    fmt = root_model_info(run_dir).get("format")
+    info = root_model_info(run_dir)
+    fmt = info.get("format")
     tasks = config.task_data()
     metrics = _task_metrics(results, list(tasks))
     evals, datasets = [], set()
@@ -111,7 +112,7 @@ def card_data(run_dir: Path, results: dict | None = None):
                                     metric_type=metric, metric_value=value))
     base = config.model.model_name_or_path
     pipeline = {_pipeline_tag(d, fmt) for d in tasks.values()}
-    library = root_model_info(run_dir).get("library")
+    library = info.get("library")
     if library is None and (run_dir / ADAPTER_DIR).is_dir():
         library = "peft"  # its adapter/ loads with peft (subfolder="adapter")
     tags = ["hf_tl", "transfer-learning", config.strategy.strategy, *sorted({d.task for d in tasks.values()})]

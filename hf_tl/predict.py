@@ -34,11 +34,9 @@ class Run:
     """
 
     def __init__(self, path: str | Path, device: str | None = None, trust_remote_code: bool = False):
-        from hf_tl.hub import download_run, looks_like_repo_id, missing_local_run
+        from hf_tl.hub import local_run_path
 
-        missing_local_run(path)  # a path-like name that does not exist is never looked up on the Hub
-        from_hub = looks_like_repo_id(path)
-        self.path = download_run(str(path)) if from_hub else Path(path).expanduser()
+        self.path, from_hub = local_run_path(path)
         if from_hub:
             print(f"hf_tl: loaded run '{path}' from the Hugging Face Hub (no local folder of that name)",
                   file=sys.stderr)

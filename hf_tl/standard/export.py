@@ -11,8 +11,8 @@ from hf_tl.errors import HfTlError
 from hf_tl.run_dir import CONFIG_FILE
 from hf_tl.runs import run_kind_of
 from hf_tl.safe_io import replace_dir, temp_sibling
-from hf_tl.standard.place import MANIFEST, _write, run_is_decoder
-from hf_tl.standard.plan import LIBRARY, LOADERS, plan_format
+from hf_tl.standard.place import MANIFEST, _write, manifest, run_is_decoder
+from hf_tl.standard.plan import plan_format
 
 
 def export(run: str | Path, fmt: str, output: str | Path, merge: bool = False, overwrite: bool = False) -> Path:
@@ -54,8 +54,7 @@ def export(run: str | Path, fmt: str, output: str | Path, merge: bool = False, o
         staging.mkdir()
         work.mkdir()
         _write(plan, loaded.config, loaded_parts, staging, work)
-        info = {"format": plan.format, "loader": LOADERS[plan.format], "library": LIBRARY[plan.format],
-                "merged": plan.merge, "files": sorted(p.name for p in staging.iterdir()), "run": str(run)}
+        info = {**manifest(plan, sorted(p.name for p in staging.iterdir())), "run": str(run)}
         (staging / MANIFEST).write_text(json.dumps(info, indent=2) + "\n")
         replace_dir(staging, output)
     finally:
@@ -70,10 +69,9 @@ def _local(run: str | Path) -> Path:
     Raises:
         HfTlError: for a folder that is not an hf_tl run.
     """
-    from hf_tl.hub import download_run, looks_like_repo_id, missing_local_run
+    from hf_tl.hub import local_run_path
 
-    missing_local_run(run)
-    path = download_run(str(run)) if looks_like_repo_id(run) else Path(run).expanduser()
+    path, _ = local_run_path(run)
     if not (path / CONFIG_FILE).is_file():
         raise HfTlError(f"'{run}' is not an hf_tl run (no {CONFIG_FILE}); hf-tl export writes a run's model in a "
                         f"standard form.")

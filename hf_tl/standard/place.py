@@ -73,6 +73,17 @@ def _write(plan: Plan, config, loaded, folder: Path, work: Path) -> None:
     (folder / OWN_CARD).unlink(missing_ok=True)
 
 
+def manifest(plan: Plan, files: list[str]) -> dict:
+    """What ``standard_model.json`` records for a written form."""
+    return {"format": plan.format, "loader": LOADERS[plan.format], "library": LIBRARY[plan.format],
+            "merged": plan.merge, "files": files}
+
+
+def _record(run_dir: Path, info: dict) -> dict:
+    atomic_write_text(run_dir / MANIFEST, json.dumps(info, indent=2) + "\n")
+    return info
+
+
 def root_model_info(run_dir: Path) -> dict:
     """What ``standard_model.json`` says: ``format`` (None when nothing standard loads the run), ``loader``,
     ``library``, ``merged``, ``files`` or ``reason``; empty for a run written before runs held a standard model."""
@@ -111,9 +122,7 @@ def write_root_model(run_dir: Path, config, kind) -> dict:
                            is_decoder=standard and run_is_decoder(run_dir, config))
         loaded = _load(run_dir, config, kind)
     except HfTlError as err:
-        info = {"format": None, "reason": str(err).rstrip(".")}
-        atomic_write_text(run_dir / MANIFEST, json.dumps(info, indent=2) + "\n")
-        return info
+        return _record(run_dir, {"format": None, "reason": str(err).rstrip(".")})
     staging, work = temp_sibling(run_dir / ".standard"), temp_sibling(run_dir / ".standard-work")
     try:
         staging.mkdir()
@@ -126,10 +135,8 @@ def write_root_model(run_dir: Path, config, kind) -> dict:
             # run stays whole and loads with hf_tl; the reason is recorded and said
             reason = str(err).rstrip(".") if isinstance(err, HfTlError) else \
                 f"writing its {plan.format} form failed ({type(err).__name__}: {(str(err).splitlines() or [''])[0]})"
-            info = {"format": None, "reason": reason}
             print(f"hf_tl: no standard model at the run's root: {reason}", file=sys.stderr)
-            atomic_write_text(run_dir / MANIFEST, json.dumps(info, indent=2) + "\n")
-            return info
+            return _record(run_dir, {"format": None, "reason": reason})
         files = sorted(p.name for p in staging.iterdir())
         clashes = [n for n in files if n in _record_names()]
         if clashes:
@@ -143,10 +150,7 @@ def write_root_model(run_dir: Path, config, kind) -> dict:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
-    info = {"format": plan.format, "loader": LOADERS[plan.format], "library": LIBRARY[plan.format],
-            "merged": plan.merge, "files": files}
-    atomic_write_text(run_dir / MANIFEST, json.dumps(info, indent=2) + "\n")
-    return info
+    return _record(run_dir, manifest(plan, files))
 
 
 def _record_names() -> set[str]:

@@ -108,11 +108,27 @@ def _dense_modules(head: nn.Module, scores: bool, scale) -> list:
     return modules
 
 
-def _save_backbone(backbone: nn.Module, tokenizer, folder: Path, max_length: int) -> None:
-    backbone.save_pretrained(str(folder), safe_serialization=True)
+def _save_tokenizer(tokenizer, folder: Path, max_length: int) -> None:
     tokenizer = copy.deepcopy(tokenizer)
     tokenizer.model_max_length = max_length  # what hf_tl truncates at
     tokenizer.save_pretrained(str(folder))
+
+
+def _save_backbone(backbone: nn.Module, tokenizer, folder: Path, max_length: int) -> None:
+    backbone.save_pretrained(str(folder), safe_serialization=True)
+    _save_tokenizer(tokenizer, folder, max_length)
+
+
+def _st_modules(parts: Parts, backbone: nn.Module, work: Path, scores: bool, scale) -> list:
+    """Transformer (``backbone`` saved to ``work``) -> Pooling -> the head's Dense layers."""
+    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    _save_backbone(backbone, parts.tokenizer, work, parts.max_length)
+    with quiet_transformers():  # it adds BERT's pooler, which hf_tl does not use, and would report it "missing"
+        transformer = Transformer(str(work), max_seq_length=parts.max_length)
+    return [transformer, Pooling(backbone.config.hidden_size, ST_POOLING[parts.pooling]),
+            *_dense_modules(parts.head, scores=scores, scale=scale)]
 
 
 def write_sentence_transformer(parts: Parts, folder: Path, work: Path) -> None:
@@ -124,15 +140,8 @@ def write_sentence_transformer(parts: Parts, folder: Path, work: Path) -> None:
         work: An empty scratch folder on the same disk.
     """
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.base.modules import Transformer
-    from sentence_transformers.sentence_transformer.modules import Pooling
 
-    _save_backbone(parts.backbone, parts.tokenizer, work, parts.max_length)
-    with quiet_transformers():  # it adds BERT's pooler, which hf_tl does not use, and would report it "missing"
-        transformer = Transformer(str(work), max_seq_length=parts.max_length)
-    modules = [transformer,
-               Pooling(parts.backbone.config.hidden_size, ST_POOLING[parts.pooling]),
-               *_dense_modules(parts.head, scores=False, scale=None)]
+    modules = _st_modules(parts, parts.backbone, work, scores=False, scale=None)
     st = SentenceTransformer(modules=modules, device="cpu", similarity_fn_name="cosine")
     st.save(str(folder), create_model_card=False)
 
@@ -142,8 +151,6 @@ def write_cross_encoder(parts: Parts, folder: Path, work: Path) -> None:
     (identity activation: a similarity on the data's scale, or the class logits, with the label names in
     ``config.json``). Arguments as :func:`write_sentence_transformer`."""
     from sentence_transformers import CrossEncoder
-    from sentence_transformers.base.modules import Transformer
-    from sentence_transformers.sentence_transformer.modules import Pooling
 
     backbone = copy.copy(parts.backbone)  # its own config (the label names), the same weights
     backbone.config = copy.deepcopy(parts.backbone.config)
@@ -151,18 +158,14 @@ def write_cross_encoder(parts: Parts, folder: Path, work: Path) -> None:
     if labels:
         backbone.config.id2label = dict(enumerate(labels))
         backbone.config.label2id = {name: i for i, name in enumerate(labels)}
-    _save_backbone(backbone, parts.tokenizer, work, parts.max_length)
-    with quiet_transformers():  # as in write_sentence_transformer
-        transformer = Transformer(str(work), max_seq_length=parts.max_length)
-    modules = [transformer,
-               Pooling(backbone.config.hidden_size, ST_POOLING[parts.pooling]),
-               *_dense_modules(parts.head, scores=True, scale=_scale(parts.task))]
+    modules = _st_modules(parts, backbone, work, scores=True, scale=_scale(parts.task))
     ce = CrossEncoder(modules=modules, device="cpu", activation_fn=nn.Identity())
     ce.save(str(folder), create_model_card=False)
 
 
-def sequence_classifier(backbone: nn.Module, head: nn.Module, task):
-    """``AutoModelForSequenceClassification`` with ``backbone``'s weights and the native head's.
+def sequence_classifier(backbone: nn.Module, head: nn.Module, task, pad_token_id: int | None):
+    """``AutoModelForSequenceClassification`` with ``backbone``'s weights and the native head's (``pad_token_id``:
+    the tokenizer's, which GPT-style classes use to find each row's last token).
 
     Raises:
         HfTlError: if the weights do not fit the standard class exactly.
@@ -171,6 +174,7 @@ def sequence_classifier(backbone: nn.Module, head: nn.Module, task):
 
     head = native_part(head)
     config = copy.deepcopy(backbone.config)
+    config.pad_token_id = pad_token_id
     labels = _labels(task)
     config.num_labels = len(labels) if labels else 1
     if labels:
@@ -200,8 +204,7 @@ def sequence_classifier(backbone: nn.Module, head: nn.Module, task):
 def write_transformers(parts: Parts, folder: Path, work: Path) -> None:
     """A native-head run as ``AutoModelForSequenceClassification`` (and so ``pipeline``). Arguments as
     :func:`write_sentence_transformer`."""
-    classifier = sequence_classifier(parts.backbone, parts.head, parts.task)
-    classifier.config.pad_token_id = parts.tokenizer.pad_token_id
+    classifier = sequence_classifier(parts.backbone, parts.head, parts.task, parts.tokenizer.pad_token_id)
     _save_backbone(classifier, parts.tokenizer, folder, parts.max_length)
 
 
@@ -220,8 +223,7 @@ def write_peft(parts: Parts, folder: Path, work: Path, base_name: str) -> None:
 
     peft_model, head = parts.backbone, parts.head
     base = copy.deepcopy(peft_model).unload()  # the base weights, adapter removed (not merged)
-    classifier = sequence_classifier(base, head, parts.task)
-    classifier.config.pad_token_id = parts.tokenizer.pad_token_id
+    classifier = sequence_classifier(base, head, parts.task, parts.tokenizer.pad_token_id)
     config = copy.deepcopy(peft_model.peft_config["default"])
     config.task_type = "SEQ_CLS"
     config.modules_to_save = ["classifier", "pooler"] if native_part(head).dense is not None else ["score"]
@@ -235,6 +237,4 @@ def write_peft(parts: Parts, folder: Path, work: Path, base_name: str) -> None:
     if result.unexpected_keys:
         raise HfTlError(f"the adapter's weights do not fit the standard class (e.g. {result.unexpected_keys[:3]})")
     wrapped.save_pretrained(str(folder), save_embedding_layers=False)
-    tokenizer = copy.deepcopy(parts.tokenizer)
-    tokenizer.model_max_length = parts.max_length
-    tokenizer.save_pretrained(str(folder))
+    _save_tokenizer(parts.tokenizer, folder, parts.max_length)
