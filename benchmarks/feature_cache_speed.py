@@ -43,7 +43,7 @@ def trainer_child(out_dir: Path, epochs: float, max_train_samples: int | None) -
                          **{k: v for k, v in overrides.items() if v is not None})
     config, raw = resolve_config(config, need_train=True)
     built = build(config)  # strategy frozen applied: backbone requires no grad and stays in eval mode
-    splits = tokenize_splits(built.tasks, raw)["similarity"]
+    splits = tokenize_splits(built.tasks, raw, store=False)[0]["similarity"]
     tok = built.backbone.tokenizer
     t = config.train
 

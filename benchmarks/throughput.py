@@ -14,6 +14,9 @@ for --steps optimizer steps of --batch_size pairs, in its own child process (so 
   hf_tl_random      the same with random batches (--group_by_length false)
   hf_tl_launch      the same recipe under `accelerate launch` with no launch flags and OMP_NUM_THREADS unset, as
                     the README's main command runs it (Accelerate then sets one thread per process on a CPU)
+  hf_tl_keep0       the same with --save_total_limit 0 (the finished run keeps no checkpoint, so the last one is
+                    not written)
+  hf_tl_cold        the same with --cache_tokenized false (tokenizes in every run)
   hf_tl_grouped     the same as hf_tl (group_by_length true, named)
   hf_tl_grouped_pad8  + pad_to_multiple_of 8
   trainer_run_glue  HF Trainer as run_glue.py configures it by default: every pair padded to 128 tokens
@@ -76,12 +79,17 @@ def hf_tl_run(name: str, model: str, out: Path, args, extra: list[str], launch: 
            "--mixed_precision", "bf16" if args.bf16 else "no", *extra]
     # The README's command: whatever thread setting the launcher picks, not one inherited from this shell.
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"} if launch else None
+    # Tokens cached by this benchmark's runs alone: the first hf_tl run tokenizes, later ones read (see --repeats).
+    env = {**(env or os.environ), "HF_TL_TOKENIZED_CACHE": str(args.output_root / "tokenized_cache")}
     wall, rss = run_process(cmd, name, env=env)
     r = json.loads((out / "eval_results.json").read_text())
     hardware = json.loads((out / "training_info.json").read_text()).get("hardware", {})
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    model = (out / "model.safetensors").stat().st_size if (out / "model.safetensors").is_file() else None
     return {"run": name, "wall_s": wall, "peak_rss_mib": rss, "samples_per_s": r.get("train_samples_per_second"),
             "tokens_per_s": r.get("train_tokens_per_second"), "peak_gpu_mib": r.get("peak_gpu_memory_mib"),
-            "dev_spearmanr": r.get("eval_spearmanr"), "cpu_threads": hardware.get("cpu_threads")}
+            "dev_spearmanr": r.get("eval_spearmanr"), "cpu_threads": hardware.get("cpu_threads"),
+            "run_dir_mib": round(size / 2 ** 20, 1), "model_mib": round(model / 2 ** 20, 1) if model else None}
 
 
 def trainer_child(mode: str, model: str, out: Path, steps: int, batch_size: int, bf16: bool) -> None:
@@ -190,6 +198,7 @@ def main() -> None:
     args.output_root.mkdir(parents=True, exist_ok=True)
     model = model_path(args.model, args.output_root)
     hf_tl_flags = {"hf_tl": [], "hf_tl_launch": [], "hf_tl_random": ["--group_by_length", "false"],
+                   "hf_tl_keep0": ["--save_total_limit", "0"], "hf_tl_cold": ["--cache_tokenized", "false"],
                    "hf_tl_grouped": ["--group_by_length", "true"],
                    "hf_tl_grouped_pad8": ["--group_by_length", "true", "--pad_to_multiple_of", "8"]}
     tries: dict[str, list[dict]] = {}
@@ -212,8 +221,11 @@ def main() -> None:
         for base in ("trainer_run_glue", "trainer_best"):
             if base in by_name and r.get("samples_per_s"):
                 r[f"x_{base}"] = round(r["samples_per_s"] / by_name[base]["samples_per_s"], 2)
+        if "trainer_best" in by_name and r["run"].startswith("hf_tl"):  # > 1: hf_tl's whole process is faster
+            r["wall_speedup_x_trainer_best"] = round(by_name["trainer_best"]["wall_s"] / r["wall_s"], 3)
         if "hf_tl" in by_name and r["run"] == "hf_tl_launch":  # > 1: the launched command takes longer
             r["wall_x_python"] = round(r["wall_s"] / by_name["hf_tl"]["wall_s"], 3)
+            r["speed_x_python"] = round(by_name["hf_tl"]["wall_s"] / r["wall_s"], 3)  # < 1: the launched is slower
     memory = []
     if "memory" in args.runs:
         for strategy, extra in (("full", []), ("lora", ["--strategy", "lora", "--learning_rate", "5e-4"]),

@@ -24,6 +24,7 @@ TASK_TYPES = ("similarity", "pair_classification", "classification")
 SAMPLING_SCHEMES = ("proportional", "equal", "temperature")
 SKLEARN_HEADS = ("logistic", "ridge", "linear_svm")
 ZERO_SHOT_METHODS = ("auto", "cosine", "label_description", "label_likelihood", "nli")
+LAYER_CHOICES = ("last", "second_to_last", "mean_last4", "concat_last4", "weighted")  # hidden layers -> features
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

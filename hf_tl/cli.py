@@ -182,5 +182,13 @@ def main(argv: list[str] | None = None) -> None:
     COMMANDS[command][0](rest)
 
 
+def entry() -> None:
+    """The ``hf-tl`` console script: :func:`main`, then the process ends at once (see
+    :func:`hf_tl.process.exit_when_done`)."""
+    from hf_tl.process import exit_when_done
+
+    exit_when_done(main)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

@@ -15,6 +15,7 @@ from hf_tl.choices import (
     DTYPES,
     EVAL_STRATEGIES,
     HEAD_TYPES,
+    LAYER_CHOICES,
     PADDING_SIDES,
     POOLING_CHOICES,
     PRECISIONS,
@@ -28,7 +29,6 @@ from hf_tl.choices import (
     check_positive,
 )
 from hf_tl.errors import HfTlError
-from hf_tl.layer_select import LAYER_CHOICES
 from hf_tl.strategies import DEFAULT_STRATEGY, STRATEGIES, strategy_class
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -333,6 +333,17 @@ class TrainArguments:
     early_stopping_patience: Optional[int] = field(
         default=None, metadata={"help": "Stop after this many evaluations without improvement."}
     )
+    save_total_limit: int = field(
+        default=1,
+        metadata={"help": "Checkpoints a finished run keeps (the newest; each holds what --resume_from_checkpoint "
+                          "needs to train on); 0 keeps none. While training, the last and the best are kept."},
+    )
+    save_only_model: bool = field(
+        default=False,
+        metadata={"help": "Checkpoints hold the weights only (for picking the best), not the optimizer, schedule and "
+                          "random states: a third of the size and faster to write, but a run cannot resume from "
+                          "them."},
+    )
     pad_to_multiple_of: Optional[int] = field(default=None, metadata={"help": "Pad batches to a multiple of N."})
     torch_compile: bool = field(
         default=False,
@@ -366,6 +377,12 @@ class TrainArguments:
         metadata={"help": "Folder of the feature cache (default: env HF_TL_FEATURE_CACHE, else "
                           "~/.cache/hf_tl/features)."},
     )
+    cache_tokenized: bool = field(
+        default=True,
+        metadata={"help": "Store each split's tokens on disk and reuse them in later runs with the same data file, "
+                          "data settings, tokenizer and max_length (default folder: env HF_TL_TOKENIZED_CACHE, else "
+                          "~/.cache/hf_tl/tokenized)."},
+    )
     push_to_hub: bool = field(
         default=False, metadata={"help": "Upload the finished run to the Hub as hub_model_id (main process only)."}
     )
@@ -395,6 +412,7 @@ class TrainArguments:
         check_choice("eval_strategy", self.eval_strategy, EVAL_STRATEGIES)
         check_positive("eval_steps", self.eval_steps)
         check_positive("logging_steps", self.logging_steps)
+        check_positive("save_total_limit", self.save_total_limit, allow_zero=True)
         if self.cpu_threads is not None:
             check_positive("cpu_threads", self.cpu_threads)
         check_choice("report_to", self.report_to, TRACKERS)

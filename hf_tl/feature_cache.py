@@ -67,7 +67,12 @@ def tokenizer_fingerprint(tokenizer) -> str:
     """Hash of the tokenizer's vocabulary, rules and special tokens."""
     h = hashlib.blake2b(digest_size=16)
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    _hash_update(h, backend.to_str() if backend is not None else sorted(tokenizer.get_vocab().items()))
+    if backend is not None:
+        # Truncation and padding are per-call settings the backend keeps from its last call, not the tokenizer's.
+        rules = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}
+        _hash_update(h, rules)
+    else:
+        _hash_update(h, sorted(tokenizer.get_vocab().items()))
     _hash_update(h, {"special": tokenizer.special_tokens_map, "padding_side": tokenizer.padding_side,
                      "class": type(tokenizer).__name__})
     return h.hexdigest()
@@ -130,7 +135,7 @@ def _valid(entry: Path) -> bool:
     return recorded == _file_hashes(entry)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def compute_features(model, dataset, collate: PaddingCollator, batch_size: int, device) -> dict[str, np.ndarray]:
     """Run the backbone once over a tokenized split, in length-sorted batches (little padding).
 

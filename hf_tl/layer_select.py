@@ -11,9 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hf_tl.choices import LAYER_CHOICES
 from hf_tl.errors import HfTlError
-
-LAYER_CHOICES = ("last", "second_to_last", "mean_last4", "concat_last4", "weighted")
 
 
 def layers_needed(choice: str, num_hidden_layers: int) -> list[int]:

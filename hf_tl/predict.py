@@ -99,7 +99,7 @@ class Run:
         """
         return self.task(task)[1].decode(self.predict_raw(inputs, task, batch_size))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict_raw(self, inputs, task: str | None = None, batch_size: int = 64) -> np.ndarray:
         """Like :meth:`predict`, but return the head's raw outputs: scores scaled to [0, 1], or class logits.
 

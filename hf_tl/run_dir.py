@@ -16,7 +16,8 @@ Layout::
     training_info.json          learning rate per parameter group, steps, hardware, library versions
     README.md                   the model card (Hub metadata, what trained, dev metrics), pushed with the run
     trainable_parameters.txt    what trained (also .json)
-    checkpoints/checkpoint-N/   Accelerate states for --resume_from_checkpoint (last and best kept)
+    checkpoints/checkpoint-N/   Accelerate states for --resume_from_checkpoint (while training the last and the
+                                best; a finished run keeps the newest save_total_limit, 1 by default)
     .hf_tl.lock                 present while a run writes here (:mod:`hf_tl.run_lock`)
 
 Nothing here is ever half-written where a reader looks: checkpoints and model folders are written under a temporary
@@ -52,6 +53,7 @@ ADAPTER_DIR = "adapter"
 TOKENIZER_DIR = "tokenizer"
 CHECKPOINTS_DIR = "checkpoints"
 REPORT_FILE = "trainable_parameters"
+WEIGHTS_FILE = "model.safetensors"  # a weights-only checkpoint's one file (save_only_model)
 STAGING_SUFFIX = ".partial"  # checkpoints/.checkpoint-N.partial: a checkpoint being written
 
 
@@ -186,13 +188,23 @@ def commit_checkpoint(staging: Path, checkpoint: Path) -> None:
     replace_dir(staging, checkpoint)
 
 
+def _checkpoint_state(path: Path) -> dict | None:
+    """A checkpoint's trainer state (written last), or None when it is missing or unreadable."""
+    try:
+        return json.loads((path / "trainer_state.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def complete_checkpoint(path: Path) -> bool:
     """Whether ``path`` is a whole checkpoint: its trainer state, written last, is there and readable."""
-    try:
-        json.loads((path / "trainer_state.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return True
+    return _checkpoint_state(path) is not None
+
+
+def resumable_checkpoint(path: Path) -> bool:
+    """Whether ``path`` is a whole checkpoint with the optimizer, schedule and random states (not weights only)."""
+    state = _checkpoint_state(path)
+    return state is not None and not state.get("weights_only", False)
 
 
 def checkpoint_damage(path: Path) -> str | None:
@@ -234,15 +246,16 @@ def find_checkpoint(run_dir: Path, name: str, announce: bool = True) -> Path:
     if name == "latest":
         found = sorted((p for p in (run_dir / CHECKPOINTS_DIR).glob("checkpoint-*") if p.name[11:].isdigit()),
                        key=lambda p: int(p.name[11:]))
-        complete = [p for p in found if complete_checkpoint(p)]
+        complete = [p for p in found if resumable_checkpoint(p)]
         damage = {p: checkpoint_damage(p) for p in complete}
         usable = [p for p in complete if damage[p] is None]
         if not usable:
             if complete:
                 raise HfTlError(checkpoint_damage_sentence(complete[-1], damage[complete[-1]]))
-            raise HfTlError(f"No complete checkpoint to resume in '{run_dir / CHECKPOINTS_DIR}'; train without "
-                            f"--resume_from_checkpoint to start the run (with --overwrite_output_dir if the folder "
-                            f"holds an unfinished one).")
+            raise HfTlError(f"No complete checkpoint to resume in '{run_dir / CHECKPOINTS_DIR}' (a run with "
+                            f"save_only_model writes none, a finished run with save_total_limit 0 keeps none); train "
+                            f"without --resume_from_checkpoint to start the run (with --overwrite_output_dir if the "
+                            f"folder holds one).")
         skipped = [f"{p.name} ({'damaged' if p in damage else 'incomplete'})" for p in found
                    if p not in usable and int(p.name[11:]) > int(usable[-1].name[11:])]
         if skipped and announce:
@@ -252,6 +265,9 @@ def find_checkpoint(run_dir: Path, name: str, announce: bool = True) -> Path:
     if not complete_checkpoint(path):
         raise HfTlError(f"'{name}' is not a complete hf_tl checkpoint (no readable trainer_state.json); pass a "
                         f"folder under {CHECKPOINTS_DIR}/ or 'latest'.")
+    if not resumable_checkpoint(path):
+        raise HfTlError(f"'{name}' holds the weights only (the run set save_only_model), so training cannot resume "
+                        f"from it; train again without save_only_model to have resumable checkpoints.")
     damage = checkpoint_damage(path)
     if damage is not None:
         raise HfTlError(checkpoint_damage_sentence(path, damage))
@@ -263,11 +279,30 @@ def find_checkpoint(run_dir: Path, name: str, announce: bool = True) -> Path:
 
 
 def prune_checkpoints(run_dir: Path, keep: set[Path]) -> None:
-    """Delete checkpoints of this run other than ``keep`` (the last and the best)."""
+    """Delete checkpoints of this run other than ``keep`` (the last and the best).
+
+    Each is renamed to a staging name before it is deleted, so a kill meanwhile never leaves a part of one under a
+    checkpoint's name (the next run in the folder deletes the rest).
+    """
     keep = {p.resolve() for p in keep}
     for ckpt in (run_dir / CHECKPOINTS_DIR).glob("checkpoint-*"):
         if ckpt.resolve() not in keep:
-            shutil.rmtree(ckpt, ignore_errors=True)
+            staging = checkpoint_staging(ckpt)
+            ckpt.rename(staging)
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def keep_final_checkpoints(run_dir: Path, limit: int) -> None:
+    """What a finished run keeps: its newest ``limit`` resumable checkpoints; weights-only ones served picking the
+    best and go. With none left, ``checkpoints/`` goes too."""
+    folder = run_dir / CHECKPOINTS_DIR
+    if not folder.is_dir():
+        return
+    resumable = sorted((p for p in folder.glob("checkpoint-*") if p.name[11:].isdigit() and resumable_checkpoint(p)),
+                       key=lambda p: int(p.name[11:]))
+    prune_checkpoints(run_dir, set(resumable[-limit:]) if limit else set())
+    if not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def mark_unfinished(run_dir: Path) -> None:

@@ -15,7 +15,7 @@ from hf_tl.config import DEFAULT_MODEL, ModelArguments
 from hf_tl.config_io import load_config
 from hf_tl.errors import HfTlError
 from hf_tl.run_config import RunConfig
-from hf_tl.run_dir import ADAPTER_DIR, BACKBONE_DIR, CONFIG_FILE, LINEAGE_FILE, RESULTS_FILE, TOKENIZER_DIR
+from hf_tl.run_dir import ADAPTER_DIR, CONFIG_FILE, LINEAGE_FILE, RESULTS_FILE, TOKENIZER_DIR
 from hf_tl.strategies import strategy_class
 
 
@@ -71,8 +71,11 @@ def load_init_backbone(args: ModelArguments) -> Backbone:
         HfTlError: if the run is not a finished run, or its strategy cannot be transferred from.
     """
     run = _previous_run(args.init_from_run)
-    weights = run / BACKBONE_DIR
-    backbone = load_backbone(args, str(weights) if weights.is_dir() else None, str(run / TOKENIZER_DIR))
+    from hf_tl.standard.place import backbone_weights
+
+    weights = backbone_weights(run)  # backbone/, or the root's standard model when it holds the weights
+    folder = (weights if weights.is_dir() else weights.parent) if weights.exists() else None
+    backbone = load_backbone(args, str(folder) if folder else None, str(run / TOKENIZER_DIR))
     if (run / ADAPTER_DIR).is_dir():  # its strategy allows the transfer (_previous_run), so the adapter merges
         from peft import PeftModel
 

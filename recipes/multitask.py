@@ -9,6 +9,7 @@ every task are logged as TASK/metric, and their average picks the best checkpoin
 import sys
 
 from hf_tl.errors import exit_on_user_error
+from hf_tl.process import exit_when_done
 from hf_tl.recipe import run_recipe
 
 TASK_TYPES = ("similarity", "pair_classification", "classification")  # the tasks it runs; first = default
@@ -21,4 +22,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    exit_when_done(main, sys.argv[1:])  # ends at once: no second of module teardown after the last line

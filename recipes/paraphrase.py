@@ -9,6 +9,7 @@ Reports accuracy and F1; any sentence-pair classification data (e.g. NLI) runs t
 import sys
 
 from hf_tl.errors import exit_on_user_error
+from hf_tl.process import exit_when_done
 from hf_tl.recipe import run_recipe
 
 TASK_TYPES = ("pair_classification",)  # the tasks this recipe runs; the first is its default
@@ -21,4 +22,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    exit_when_done(main, sys.argv[1:])  # ends at once: no second of module teardown after the last line

@@ -40,10 +40,12 @@ def missing_data_files() -> list[str]:
 
 def pytest_configure(config):
     os.environ["HF_TL_DATA_DIR"] = str(DATA_DIR)
-    # The feature cache of frozen runs goes to a fresh folder per test session, never to the user's ~/.cache.
+    # The feature cache of frozen runs and the tokenized cache go to a fresh folder per test session, never to the
+    # user's ~/.cache.
     import tempfile
 
     os.environ["HF_TL_FEATURE_CACHE"] = tempfile.mkdtemp(prefix="hf_tl_feature_cache_")
+    os.environ["HF_TL_TOKENIZED_CACHE"] = tempfile.mkdtemp(prefix="hf_tl_tokenized_cache_")
     # On a fresh clone without the data the real_data tests skip (pytest_collection_modifyitems); CI sets
     # HF_TL_REQUIRE_DATA=1 so that a misplaced data folder fails the run instead of skipping half the suite silently.
     if os.environ.get("HF_TL_REQUIRE_DATA") == "1":
@@ -223,6 +225,13 @@ def tiny_args(model: str, output_dir, *extra: str, train: int = 48, dev: int = 2
     return ["--model_name_or_path", model, *(STSB_ARGS if data is None else data), "--max_train_samples", str(train),
             "--max_eval_samples", str(dev), "--num_train_epochs", "1", "--per_device_train_batch_size", "8",
             "--learning_rate", "1e-3", "--output_dir", str(output_dir), "--logging_steps", "1", *extra]
+
+
+def backbone_state(run) -> dict:
+    """A finished run's backbone weights as hf_tl loads them (from ``backbone/``, or the root's standard model)."""
+    import hf_tl
+
+    return {k: v.detach().clone() for k, v in hf_tl.load_run(run).model.backbone.state_dict().items()}
 
 
 sys.path.insert(0, str(REPO / "tests"))

@@ -13,6 +13,7 @@ from test_errors import expect_user_error, tree_digest
 import hf_tl
 from hf_tl.cli import main as cli
 from hf_tl.errors import HfTlError
+from hf_tl.standard.place import backbone_weights
 
 pytestmark = pytest.mark.real_data  # the runs here train on the real data files
 
@@ -60,10 +61,12 @@ def rows_file(tmp_path, text="sentence1,sentence2\nA man plays a guitar.,A man i
 
 def plant_remote_code(run, marker):
     """Make the run's backbone a checkpoint with its own code, and its config.yaml ask for remote code."""
-    config = json.loads((run / "backbone" / "config.json").read_text())
+    weights = backbone_weights(run)  # backbone/, or the root's standard model that holds the weights
+    folder = weights if weights.is_dir() else weights.parent
+    config = json.loads((folder / "config.json").read_text())
     config.update(model_type="hf_tl_custom", auto_map={"AutoConfig": "configuration_custom.CustomConfig"})
-    (run / "backbone" / "config.json").write_text(json.dumps(config))
-    (run / "backbone" / "configuration_custom.py").write_text(CODE.format(marker=str(marker)))
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "configuration_custom.py").write_text(CODE.format(marker=str(marker)))
     yaml_file = run / "config.yaml"
     yaml_file.write_text(yaml_file.read_text().replace("trust_remote_code: false", "trust_remote_code: true"))
     assert "trust_remote_code: true" in yaml_file.read_text()
@@ -105,20 +108,25 @@ def test_predict_refuses_to_overwrite(full_run, tmp_path, capsys):
 
 # 9. A run missing its trained weights or tokenizer refuses to load -------------------------------------------------
 
-@pytest.mark.parametrize("folder, message", [("backbone", "has lost its trained backbone weights"),
+@pytest.mark.parametrize("folder, message", [("model.safetensors", "has lost its trained backbone weights"),
                                              ("tokenizer", "has lost its tokenizer"),
                                              ("heads", "has lost its heads")])
 def test_a_run_missing_its_own_files_refuses(run_copy, tmp_path, capsys, folder, message):
-    shutil.rmtree(run_copy / folder)
+    # The root's standard model holds the backbone's weights (one copy): losing its file loses them.
+    if folder.endswith(".safetensors"):
+        (run_copy / folder).unlink()
+    else:
+        shutil.rmtree(run_copy / folder)
     before = tree_digest(run_copy)
-    with pytest.raises(HfTlError, match=f"Run '{run_copy}' {message} \\({run_copy / folder}/ is missing\\)"):
+    where = run_copy / folder if folder.endswith(".safetensors") else f"{run_copy / folder}/"
+    with pytest.raises(HfTlError, match=f"Run '{run_copy}' {message} \\({where} is missing\\)"):
         hf_tl.load_run(run_copy)
     expect_cli_error(["predict", "--run", str(run_copy), "--input", str(rows_file(tmp_path)), "--output",
                       str(tmp_path / "o.csv")], message, capsys)
     assert tree_digest(run_copy) == before
 
 
-@pytest.mark.parametrize("file", ["backbone/model.safetensors", "heads/similarity.safetensors"])
+@pytest.mark.parametrize("file", ["model.safetensors", "heads/similarity.safetensors"])
 def test_a_truncated_safetensors_file_is_named(run_copy, file):
     path = run_copy / file
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])

@@ -6,6 +6,8 @@ import pytest
 from conftest import run_recipe, tiny_args
 from transformers import AutoModel, AutoTokenizer
 
+from hf_tl.standard.place import backbone_weights
+
 pytestmark = pytest.mark.real_data  # the runs here train on the real data files
 
 TEXTS = ["A man is playing a guitar.", "Électricité, naïve café"]
@@ -16,12 +18,12 @@ def same_tokenizer(folder, reference):
     return a(TEXTS)["input_ids"] == b(TEXTS)["input_ids"] and a.pad_token == b.pad_token
 
 
-@pytest.mark.parametrize("strategy, folder", [("full", "backbone"), ("lora", "adapter")])
+@pytest.mark.parametrize("strategy, folder", [("full", "."), ("lora", "adapter")])  # the root holds a full backbone
 def test_weights_are_saved_with_their_tokenizer(tiny_model, tmp_path, strategy, folder):
     run = tmp_path / "run"
     run_recipe(tiny_args(tiny_model, run, "--strategy", strategy, train=8, dev=8))
     assert same_tokenizer(run / folder, run / "tokenizer")
-    if folder == "backbone":  # a standard loader pointed at the folder gets the fine-tuned weights and vocabulary
+    if folder == ".":  # a standard loader pointed at the folder gets the fine-tuned weights and vocabulary
         AutoModel.from_pretrained(str(run / folder))
 
 
@@ -29,7 +31,7 @@ def test_a_backbone_saved_for_init_from_run_has_its_tokenizer(tiny_bert, tmp_pat
     first, second = tmp_path / "first", tmp_path / "second"
     run_recipe(tiny_args(tiny_bert, first, "--strategy", "full", train=8, dev=8))
     run_recipe(tiny_args(tiny_bert, second, "--strategy", "frozen", "--init_from_run", str(first), train=8, dev=8))
-    assert same_tokenizer(second / "backbone", first / "tokenizer")
+    assert same_tokenizer(backbone_weights(second).parent, first / "tokenizer")  # at the root, which holds it
 
 
 @pytest.mark.real_model

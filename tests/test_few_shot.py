@@ -5,8 +5,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from conftest import MRPC_ARGS, SST2_ARGS, run_recipe, tiny_args, train_argv
-from safetensors.torch import load_file
+from conftest import MRPC_ARGS, SST2_ARGS, backbone_state, run_recipe, tiny_args, train_argv
 
 import hf_tl
 from hf_tl.data.few_shot import contrastive_pairs, few_shot_indices
@@ -68,8 +67,7 @@ def test_setfit_trains_a_contrastive_body_then_a_head_on_it(tiny_model, tmp_path
     body_results = json.loads((body / RESULTS_FILE).read_text())
     assert body_results["best_step"] == 4  # 32 pairs, batch 8, one epoch: the body did train
     # The final run holds exactly the body's backbone, and a fitted head on it.
-    final_weights, body_weights = load_file(out / "backbone" / "model.safetensors"), load_file(
-        body / "backbone" / "model.safetensors")
+    final_weights, body_weights = backbone_state(out), backbone_state(body)
     assert final_weights.keys() == body_weights.keys()
     assert all(np.array_equal(final_weights[k].numpy(), body_weights[k].numpy()) for k in final_weights)
     chain = json.loads((out / "lineage.json").read_text())["runs"]

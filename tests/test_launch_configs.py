@@ -121,3 +121,36 @@ def test_fsdp1_needs_orig_params_for_a_partly_frozen_model():
     check_engine(fake_accelerator("FSDP", use_orig_params=True), RunConfig(), partial, PARTLY)
     check_engine(fake_accelerator("FSDP", use_orig_params=False, version=2), RunConfig(), partial, PARTLY)
     check_engine(fake_accelerator("FSDP", use_orig_params=False), RunConfig(), partial, {"trainable": 5, "total": 5})
+
+
+@pytest.mark.parametrize("variable, engine", [("ACCELERATE_USE_FSDP", "FSDP"),
+                                              ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")])
+def test_a_sharded_launch_that_accelerate_runs_as_ddp_is_refused(monkeypatch, variable, engine):
+    """Without a GPU Accelerate keeps MULTI_CPU whatever the launch config asks: refused, not a silent DDP run."""
+    monkeypatch.setenv(variable, "true")
+    full = get_strategy(StrategyArguments(strategy="full"))
+    with pytest.raises(HfTlError, match=f"asks for {engine}, but Accelerate runs these processes as .*MULTI_CPU.*"
+                                        f"cpu_multi_process.yaml"):
+        check_engine(fake_accelerator("MULTI_CPU"), RunConfig(), full, PARTLY)
+    check_engine(fake_accelerator("FSDP" if engine == "FSDP" else "DEEPSPEED"), RunConfig(), full, PARTLY)
+
+
+def test_save_only_model_is_refused_by_sharded_engines():
+    full = get_strategy(StrategyArguments(strategy="full"))
+    config = RunConfig.from_flat_dict({"save_only_model": True})
+    for kind in ("FSDP", "DEEPSPEED"):
+        with pytest.raises(HfTlError, match="save_only_model writes the weights of one process"):
+            check_engine(fake_accelerator(kind), config, full, PARTLY)
+    check_engine(fake_accelerator("MULTI_CPU"), config, full, PARTLY)
+
+
+def test_deepspeed_accumulation_must_match_the_run():
+    """DeepSpeed's own gradient_accumulation_steps overrides Accelerate's: a mismatch would train other steps."""
+    full = get_strategy(StrategyArguments(strategy="full"))
+    accelerator = fake_accelerator("DEEPSPEED")
+    accelerator.gradient_accumulation_steps = 1
+    config = RunConfig.from_flat_dict({"gradient_accumulation_steps": 2})
+    with pytest.raises(HfTlError, match="sets gradient_accumulation_steps 1, but the run asks for 2"):
+        check_engine(accelerator, config, full, PARTLY)
+    accelerator.gradient_accumulation_steps = 2
+    check_engine(accelerator, config, full, PARTLY)

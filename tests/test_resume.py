@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import run_recipe, tiny_args
+from conftest import backbone_state, run_recipe, tiny_args
 from safetensors.torch import load_file
 
 from hf_tl.training import loop
@@ -18,7 +18,7 @@ def read_log(run):
 
 def weights(run):
     tensors = load_file(str(run / "heads" / "similarity.safetensors"))
-    tensors.update({f"backbone.{k}": v for k, v in load_file(str(run / "backbone" / "model.safetensors")).items()})
+    tensors.update({f"backbone.{k}": v for k, v in backbone_state(run).items()})
     return tensors
 
 

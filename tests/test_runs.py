@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import REPO, SST2_ARGS, run_recipe, tiny_args
 
@@ -114,3 +115,28 @@ def test_launched_run_on_cpu_uses_every_core(tiny_bert, tmp_path):
     finally:
         torch.set_num_threads(before)
     assert json.loads((tmp_path / "one" / "training_info.json").read_text())["hardware"]["cpu_threads"] == 1
+
+
+PAIRS = [("A man is playing a guitar.", "A man plays a guitar."), ("A cat sleeps.", "Stocks fell sharply."),
+         ("Two dogs run across a wide green field in the afternoon sun, chasing a red ball.", "Dogs play."),
+         ("Hi.", "Hello."), ("The committee approved the budget after a long debate about schools.", "It passed.")]
+
+
+@pytest.mark.real_data
+@pytest.mark.parametrize("case", ["cross_encoder", "bi_encoder", "gpt2_classification"])
+def test_batched_predictions_equal_one_at_a_time(tiny_bert, tiny_gpt2, tmp_path, case):
+    """Prediction sorts inputs by length into batches and puts the outputs back in order: the same numbers as one
+    input per forward pass (no padding at all), in the inputs' order."""
+    run = tmp_path / case
+    if case == "gpt2_classification":  # left padding and last-token pooling
+        run_recipe(tiny_args(tiny_gpt2, run, "--max_steps", "1", train=16, dev=8, data=SST2_ARGS), recipe="sentiment")
+        inputs = [text for pair in PAIRS for text in pair]
+    else:
+        run_recipe(tiny_args(tiny_bert, run, "--max_steps", "1", "--architecture", case, train=16, dev=8))
+        inputs = PAIRS * 3
+    loaded = hf_tl.load_run(run)
+    alone = np.concatenate([loaded.predict_raw([item], batch_size=1) for item in inputs])
+    batched = loaded.predict_raw(inputs, batch_size=4)
+    assert batched.shape == alone.shape
+    np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(loaded.predict_raw(inputs[::-1], batch_size=4), batched[::-1], rtol=0, atol=1e-5)

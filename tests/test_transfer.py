@@ -4,11 +4,11 @@ import json
 
 import pytest
 import torch
-from conftest import SST2_ARGS, run_recipe, tiny_args
-from safetensors.torch import load_file
+from conftest import SST2_ARGS, backbone_state, run_recipe, tiny_args
 
 import hf_tl
 from hf_tl.runs import model_runs
+from hf_tl.standard.place import backbone_weights
 
 pytestmark = pytest.mark.real_data  # every test here trains or reads on the real data files
 
@@ -40,7 +40,7 @@ def test_similarity_starts_from_a_sentiment_run_with_a_new_head(tiny_model, tmp_
     second = tmp_path / "stsb"
     run_recipe(tiny_args(tiny_model, second, "--init_from_run", str(first), "--model_name_or_path",
                          "sentence-transformers/all-MiniLM-L6-v2", train=16, dev=8))
-    trained = load_file(str(first / "backbone" / "model.safetensors"))
+    trained = backbone_state(first)
     assert trained.keys() == capture_start["backbone"].keys()
     for name, value in trained.items():  # the new run starts from exactly the intermediate run's backbone
         assert torch.equal(capture_start["backbone"][name], value), name
@@ -69,7 +69,7 @@ def test_a_lora_run_is_merged_and_a_frozen_transfer_run_reloads(tiny_model, tmp_
     assert start.keys() == merged.keys()
     assert all(torch.allclose(start[k], merged[k], atol=1e-6) for k in merged)
     # The backbone it started from is saved with the run, so the run reloads without the earlier one.
-    assert (second / "backbone" / "model.safetensors").is_file() and not (second / "adapter").exists()
+    assert backbone_weights(second).exists() and not (second / "adapter").exists()
     third = tmp_path / "lora_again"
     run_recipe(tiny_args(tiny_model, third, "--init_from_run", str(second), "--strategy", "lora", train=16, dev=8))
     assert [r["path"] for r in json.loads((third / "lineage.json").read_text())["runs"]] == [

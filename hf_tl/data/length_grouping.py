@@ -27,6 +27,15 @@ def example_lengths(dataset) -> list[int]:
     return lengths
 
 
+def sorted_by_length(encoded: dict[str, list]) -> list[int]:
+    """Indices of tokenized inputs (``{column: [ids per input]}``), longest first (both texts of a bi-encoder pair):
+    batches cut from this order carry little padding, and an oversized batch fails at once rather than at the end."""
+    lengths = [len(ids) for ids in encoded["input_ids"]]
+    if "input_ids_b" in encoded:
+        lengths = [a + len(b) for a, b in zip(lengths, encoded["input_ids_b"])]
+    return sorted(range(len(lengths)), key=lambda i: -lengths[i])
+
+
 class LengthGroupedSampler(Sampler[int]):
     """Yield example indices so that consecutive ``batch_size`` groups hold examples of similar length.
 

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from hf_tl.backbone import looks_like_path
 from hf_tl.builder import build
-from hf_tl.data import PaddingCollator
+from hf_tl.data import PaddingCollator, sorted_by_length
 from hf_tl.errors import HfTlError
 from hf_tl.metrics import MultiTaskEvaluator
 from hf_tl.report import format_report, trainable_report
@@ -37,13 +38,12 @@ from hf_tl.runs.base import LoadedRun, RunKind, open_run, register_run_kind
 from hf_tl.runs.record import RunRecord, best_results
 from hf_tl.runs.resume import check_resumed_config
 from hf_tl.safe_io import write_guard
-from hf_tl.standard.place import write_root_model
+from hf_tl.standard.place import backbone_weights, write_root_model
 from hf_tl.strategies import EVALUATED, FITTED, TRAINED, get_strategy
 from hf_tl.tasks import TASKS
 from hf_tl.training.engines import check_engine
 from hf_tl.training.evaluate import evaluate
 from hf_tl.training.export import export_run, save_initial_backbone
-from hf_tl.training.loop import fit
 from hf_tl.training.setup import cached_feature_splits, make_loaders, resolve_config, tokenize_splits
 from hf_tl.training.state import TrainState
 from hf_tl.transfer import resolve_init_from_run
@@ -58,8 +58,8 @@ class ModelRun(RunKind):
 
     def execute(self, end_training: bool = True) -> dict:
         accelerator, run_dir, resume_from = open_run(self)
-        # Every process reads and checks the data itself (in memory, nothing cached), so a data error stops all of
-        # them alike instead of leaving the others waiting at a barrier.
+        # Every process reads and checks the raw data itself, so a data error stops all of them alike instead of
+        # leaving the others waiting at a barrier.
         config, raw = resolve_config(self.config, need_train=self.needs_train_data)
         if resume_from is not None:
             # Before anything in the run is rewritten.
@@ -73,7 +73,13 @@ class ModelRun(RunKind):
         strategy.init_heads(model, tasks, built.backbone, config.model)
         report = trainable_report(model, strategy.name, strategy.describe(), strategy.stage_frozen_sets(model))
         check_engine(accelerator, config, strategy, report)
-        splits, cache_status = tokenize_splits(tasks, raw), {}
+        # The first process on each machine fills the tokenized cache; the others then read what it wrote.
+        with accelerator.local_main_process_first():
+            splits, token_status = tokenize_splits(tasks, raw, store=t.cache_tokenized)
+        if accelerator.is_local_main_process and "hit" in token_status.values():
+            print("hf_tl: tokens read from the cache of an earlier run: " + ", ".join(
+                k for k, v in token_status.items() if v == "hit"), flush=True)
+        cache_status = {}
         if strategy.fixed_features and (t.cache_features or self.needs_features):  # heads learn from features
             splits, cache_status = cached_feature_splits(model, splits, config, tokenizer, accelerator,
                                                          store=t.cache_features)
@@ -139,17 +145,21 @@ class ModelRun(RunKind):
         saved weights: never the base checkpoint in their place.
         """
         strategy = get_strategy(config.strategy)
-        backbone_dir = path / BACKBONE_DIR
         needed = {HEADS_DIR: "its heads", TOKENIZER_DIR: "its tokenizer"}
         if strategy.is_peft:
             needed[ADAPTER_DIR] = "its adapter"
-        if (strategy.trains_backbone_weights and not strategy.is_peft) or config.model.init_from_run:
-            needed[BACKBONE_DIR] = "its trained backbone weights"
-        for folder, what in needed.items():
-            if not (path / folder).is_dir():
-                raise HfTlError(f"Run '{path}' has lost {what} ({path / folder}/ is missing), so it cannot load; "
-                                f"restore the folder, or {unfinished_hint(path)}.")
-        built = build(config, apply_strategy=False, weights_dir=str(backbone_dir) if BACKBONE_DIR in needed else None,
+        own_backbone = (strategy.trains_backbone_weights and not strategy.is_peft) or config.model.init_from_run
+        weights = backbone_weights(path)  # backbone/, or the root's standard model when it holds them
+        missing = [(f"{path / folder}/", what) for folder, what in needed.items() if not (path / folder).is_dir()]
+        if own_backbone and not weights.exists():
+            missing.insert(0, (f"{weights}/" if weights.name == BACKBONE_DIR else str(weights),
+                               "its trained backbone weights"))
+        if missing:
+            where, what = missing[0]
+            raise HfTlError(f"Run '{path}' has lost {what} ({where} is missing), so it cannot load; restore it, "
+                            f"or {unfinished_hint(path)}.")
+        weights_dir = (weights if weights.is_dir() else weights.parent) if own_backbone else None
+        built = build(config, apply_strategy=False, weights_dir=str(weights_dir) if weights_dir else None,
                       tokenizer_dir=str(path / TOKENIZER_DIR))
         model = built.model
         if (path / ADAPTER_DIR).is_dir():
@@ -172,20 +182,25 @@ class ModelRun(RunKind):
         tokenizer = built.backbone.tokenizer
         collate = PaddingCollator(tokenizer.pad_token_id, tokenizer.padding_side)
 
-        @torch.no_grad()
+        @torch.inference_mode()
         def scores(inputs: list, task: str, batch_size: int) -> np.ndarray:
             spec = built.tasks[task]
+            if not inputs:
+                return np.zeros((0,))
+            encoded = spec.encode([a for a, _ in inputs], [b for _, b in inputs]) if spec.pair else spec.encode(inputs)
+            # Batches of similar length (little padding), longest first; the outputs go back to the inputs' order.
+            order = sorted_by_length(encoded)
             outputs = []
-            for start in range(0, len(inputs), batch_size):
-                chunk = inputs[start:start + batch_size]
-                if spec.pair:
-                    encoded = spec.encode([a for a, _ in chunk], [b for _, b in chunk])
-                else:
-                    encoded = spec.encode(chunk)
-                features = [{k: v[i] for k, v in encoded.items()} for i in range(len(chunk))]
-                batch = {k: v.to(device) for k, v in collate(features).items()}
+            batches = range(0, len(order), batch_size)
+            for start in tqdm(batches, desc="Predicting", leave=False, disable=len(batches) < 20):
+                index = order[start:start + batch_size]
+                batch = {k: v.to(device) for k, v in collate([{k: v[i] for k, v in encoded.items()}
+                                                              for i in index]).items()}
                 outputs.append(model(task=task, **batch)["predictions"].float().cpu())
-            return torch.cat(outputs).numpy() if outputs else np.zeros((0,))
+            ordered = torch.cat(outputs).numpy()
+            restored = np.empty_like(ordered)
+            restored[order] = ordered
+            return restored
 
         return LoadedRun(model=model, tasks=built.tasks, tokenizer=tokenizer, scores=scores)
 
@@ -198,6 +213,8 @@ class TrainedRun(ModelRun):
 
     def learn(self, accelerator, config, model, strategy, splits, loaders, evaluators, evaluator, metric_name,
               run_dir, record, state, resume_from):
+        from hf_tl.training.loop import fit  # the loop's libraries load when a run trains, not for a dry run
+
         return fit(config, accelerator, model, strategy, loaders, evaluators, evaluator, run_dir, record, state,
                    resume_from)
 

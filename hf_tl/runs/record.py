@@ -26,6 +26,7 @@ from hf_tl.run_dir import (
     RESULTS_FILE,
     TRAIN_LOG_FILE,
     append_jsonl,
+    keep_final_checkpoints,
     write_json,
 )
 from hf_tl.safe_io import atomic_write_text
@@ -97,6 +98,7 @@ class RunRecord:
         write_model_card(self.run_dir, results)
         write_json(self.run_dir / RESULTS_FILE, results)  # last: its presence marks a finished run
         t = config.train
+        keep_final_checkpoints(self.run_dir, t.save_total_limit)  # once finished: until then they resume it
         pushed = push_folder(self.run_dir, t.hub_model_id, private=t.hub_private) if t.push_to_hub else None
         if pushed:
             self.accelerator.print(f"Pushed to {pushed}")

@@ -21,8 +21,8 @@ from hf_tl.run_dir import CONFIG_FILE
 RESUME_MAY_CHANGE = (
     "output_dir", "overwrite_output_dir", "resume_from_checkpoint", "num_train_epochs", "max_steps", "eval_strategy",
     "eval_steps", "logging_steps", "early_stopping_patience", "per_device_eval_batch_size", "dataloader_num_workers",
-    "cpu_threads", "torch_compile", "report_to", "dry_run", "cache_features", "feature_cache_dir", "push_to_hub",
-    "hub_model_id", "hub_private",
+    "cpu_threads", "torch_compile", "report_to", "dry_run", "cache_features", "feature_cache_dir", "cache_tokenized",
+    "save_total_limit", "save_only_model", "push_to_hub", "hub_model_id", "hub_private",
 )
 
 

@@ -54,9 +54,9 @@ def run_is_decoder(run_dir: Path, config) -> bool:
     """Whether a run's backbone is a GPT-style decoder (read from its config, no weights loaded)."""
     from transformers import AutoConfig
 
-    saved = Path(run_dir) / BACKBONE_DIR
-    if saved.is_dir():
-        return is_decoder_config(AutoConfig.from_pretrained(str(saved)))
+    saved = backbone_weights(run_dir)
+    if saved.exists():
+        return is_decoder_config(AutoConfig.from_pretrained(str(saved if saved.is_dir() else saved.parent)))
     gguf = {"gguf_file": config.model.gguf_file} if config.model.gguf_file else {}
     return is_decoder_config(AutoConfig.from_pretrained(resolve_checkpoint(config.model.model_name_or_path),
                                                         trust_remote_code=config.model.trust_remote_code, **gguf))
@@ -150,7 +150,46 @@ def write_root_model(run_dir: Path, config, kind) -> dict:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
-    return _record(run_dir, manifest(plan, files))
+    info = _record(run_dir, {**manifest(plan, files), "holds_backbone": _holds_backbone(run_dir)})
+    if info["holds_backbone"]:  # recorded first: a kill before backbone/ is gone leaves both, still loading
+        _remove_dir(run_dir / BACKBONE_DIR)
+    return info
+
+
+def _holds_backbone(run_dir: Path) -> bool:
+    """Whether the root's ``model.safetensors`` holds every tensor of ``backbone/``, equal (under the same names, or
+    under one prefix such as ``bert.``), so the run can load its backbone from the root and keep one copy."""
+    own, root = run_dir / BACKBONE_DIR / "model.safetensors", run_dir / "model.safetensors"
+    if not own.is_file() or not root.is_file():  # an adapter run, or a sharded backbone: kept as it is
+        return False
+    from safetensors.torch import load_file
+
+    mine, theirs = load_file(str(own)), load_file(str(root))
+    first = next(iter(mine), None)
+    prefixes = {"" if first in theirs else k[:-len(first)] for k in theirs if first and k.endswith(f".{first}")}
+    prefix = next(iter(prefixes), "") if len(prefixes) <= 1 else None
+    if first is None or prefix is None:
+        return False
+    return all(f"{prefix}{k}" in theirs and theirs[f"{prefix}{k}"].dtype == v.dtype
+               and torch.equal(theirs[f"{prefix}{k}"], v) for k, v in mine.items())
+
+
+def _remove_dir(folder: Path) -> None:
+    """Delete a folder by first renaming it out of sight, so a kill meanwhile never leaves part of it in place."""
+    if folder.is_dir():
+        gone = temp_sibling(folder)
+        folder.rename(gone)
+        shutil.rmtree(gone, ignore_errors=True)
+
+
+def backbone_weights(run_dir: Path) -> Path:
+    """Where a run's own backbone weights are: ``backbone/``, or the root's ``model.safetensors`` when its standard
+    model holds them (:func:`write_root_model` keeps one copy). The path may be missing (a run that saved none, or
+    lost them)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / BACKBONE_DIR).is_dir() and root_model_info(run_dir).get("holds_backbone"):
+        return run_dir / "model.safetensors"
+    return run_dir / BACKBONE_DIR
 
 
 def _record_names() -> set[str]:

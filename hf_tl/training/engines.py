@@ -8,6 +8,8 @@ are refused up front instead of training something other than what was asked.
 
 from __future__ import annotations
 
+import os
+
 from accelerate.utils import DistributedType
 
 from hf_tl.errors import HfTlError
@@ -34,12 +36,27 @@ def check_engine(accelerator, config, strategy, report: dict) -> None:
         HfTlError: naming the combination and what to use instead.
     """
     kind = accelerator.distributed_type
+    for engine, variable in (("FSDP", "ACCELERATE_USE_FSDP"), ("DeepSpeed", "ACCELERATE_USE_DEEPSPEED")):
+        if os.environ.get(variable, "").lower() == "true" and kind not in SHARDED:
+            # Accelerate keeps CPU processes as MULTI_CPU whatever the launch config asks: a silent DDP run.
+            raise HfTlError(f"The launch config asks for {engine}, but Accelerate runs these processes as {kind} "
+                            f"(it does not start {engine} without a GPU), so nothing would be sharded; launch with "
+                            f"recipes/accelerate/cpu_multi_process.yaml on a CPU machine, or run on GPUs.")
     if kind not in SHARDED:
         return
     name = engine_name(accelerator)
     if config.train.torch_compile:
         raise HfTlError(f"torch_compile under {name} would save the compiled wrapper's names instead of the model's; "
                         f"drop torch_compile, or launch with DDP (recipes/accelerate/multi_gpu.yaml).")
+    steps = getattr(accelerator, "gradient_accumulation_steps", config.train.gradient_accumulation_steps)
+    if steps != config.train.gradient_accumulation_steps:  # DeepSpeed's config wins over Accelerate's setting
+        raise HfTlError(f"The {name} launch config sets gradient_accumulation_steps {steps}, but the run asks for "
+                        f"{config.train.gradient_accumulation_steps}; {name} would train with its own value while "
+                        f"hf_tl plans the steps for the run's, so set the same value in both (deepspeed_config's "
+                        f"gradient_accumulation_steps in the launch file).")
+    if config.train.save_only_model:
+        raise HfTlError(f"save_only_model writes the weights of one process, which {name} shards over all of them; "
+                        f"drop save_only_model, or launch with DDP (recipes/accelerate/multi_gpu.yaml).")
     if strategy.num_stages() > 1:
         raise HfTlError(f"strategy '{strategy.name}' unfreezes blocks by dropping their gradients between steps, "
                         f"which {name}'s sharded gradient buffers do not allow; launch it with DDP "

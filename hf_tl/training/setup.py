@@ -125,14 +125,30 @@ def resolve_config(config: RunConfig, need_train: bool) -> tuple[RunConfig, dict
     return replace(config, data=next(iter(resolved.values()))), raw
 
 
-def tokenize_splits(tasks: dict, raw: dict) -> dict:
-    """Check and tokenize each task's raw splits.
+def tokenize_splits(tasks: dict, raw: dict, store: bool = True) -> tuple[dict, dict]:
+    """Check and tokenize each task's raw splits, or read their tokens from the cache of earlier runs.
+
+    Args:
+        tasks: ``{task: Task}``.
+        raw: ``{task: {split: raw Dataset}}``.
+        store: Read and write the tokenized cache (``cache_tokenized``).
 
     Returns:
-        ``{task: {split: Dataset}}`` with model inputs and ``labels``.
+        ``({task: {split: Dataset}}`` with model inputs and ``labels``, ``{"task/split": "hit" | "built" |
+        "computed"})``.
     """
-    return {name: {split: task.tokenize(task.prepare_split(dataset, split)) for split, dataset in raw[name].items()}
-            for name, task in tasks.items()}
+    from hf_tl.data.token_cache import tokenized_split
+    from hf_tl.feature_cache import tokenizer_fingerprint
+
+    splits, status, prints = {}, {}, {}
+    for name, task in tasks.items():
+        if store and task.tokenizer not in prints:
+            prints[task.tokenizer] = tokenizer_fingerprint(task.tokenizer)
+        splits[name] = {}
+        for split, dataset in raw[name].items():
+            splits[name][split], status[f"{name}/{split}"] = tokenized_split(
+                task, dataset, split, prints.get(task.tokenizer), store)
+    return splits, status
 
 
 def make_loaders(splits: dict, config: RunConfig, tokenizer, num_processes: int = 1) -> dict:

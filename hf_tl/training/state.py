@@ -24,6 +24,22 @@ class TrainState:
     best_checkpoint: str | None = None  # folder name under the run's checkpoints/, so a moved run still resumes
     evals_without_improvement: int = 0
     history: list[dict] = field(default_factory=list)  # one record per evaluation
+    weights_only: bool = False  # the checkpoint holds the weights alone (save_only_model): it cannot be resumed
+
+    def rebase_best(self, checkpoints: Path, resumed: Path, metric: str) -> str | None:
+        """Pick the best afresh from the resumed checkpoint on when the recorded best one was not kept (a finished
+        run keeps only its newest checkpoints; its best weights went into its model, not into a checkpoint).
+
+        Returns:
+            What changed, to say, or None.
+        """
+        if not self.best_checkpoint or (checkpoints / self.best_checkpoint).is_dir():
+            return None
+        lost = self.best_checkpoint
+        here = next((e for e in reversed(self.history) if e.get("step") == self.global_step), {})
+        self.best_checkpoint, self.best_metric, self.evals_without_improvement = resumed.name, here.get(metric), 0
+        return (f"the best checkpoint of the run ({lost}) was not kept when it finished, so the best is picked from "
+                f"{resumed.name} on")
 
     def save(self, folder: Path) -> None:
         """Write the state into a checkpoint folder."""
