@@ -71,7 +71,7 @@ def load_init_backbone(args: ModelArguments) -> Backbone:
         HfTlError: if the run is not a finished run, or its strategy cannot be transferred from.
     """
     run = _previous_run(args.init_from_run)
-    from hf_tl.standard.place import backbone_weights
+    from hf_tl.standard.one_copy import backbone_weights
 
     weights = backbone_weights(run)  # backbone/, or the root's standard model when it holds the weights
     folder = (weights if weights.is_dir() else weights.parent) if weights.exists() else None

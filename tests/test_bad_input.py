@@ -13,7 +13,7 @@ from test_errors import expect_user_error, tree_digest
 import hf_tl
 from hf_tl.cli import main as cli
 from hf_tl.errors import HfTlError
-from hf_tl.standard.place import backbone_weights
+from hf_tl.standard.one_copy import backbone_weights
 
 pytestmark = pytest.mark.real_data  # the runs here train on the real data files
 

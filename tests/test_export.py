@@ -6,7 +6,7 @@ import pytest
 from conftest import run_recipe, tiny_args
 from transformers import AutoModel, AutoTokenizer
 
-from hf_tl.standard.place import backbone_weights
+from hf_tl.standard.one_copy import backbone_weights
 
 pytestmark = pytest.mark.real_data  # the runs here train on the real data files
 
@@ -18,13 +18,16 @@ def same_tokenizer(folder, reference):
     return a(TEXTS)["input_ids"] == b(TEXTS)["input_ids"] and a.pad_token == b.pad_token
 
 
-@pytest.mark.parametrize("strategy, folder", [("full", "."), ("lora", "adapter")])  # the root holds a full backbone
-def test_weights_are_saved_with_their_tokenizer(tiny_model, tmp_path, strategy, folder):
+@pytest.mark.parametrize("strategy", ["full", "lora"])
+def test_weights_are_saved_with_their_tokenizer(tiny_model, tmp_path, strategy):
     run = tmp_path / "run"
     run_recipe(tiny_args(tiny_model, run, "--strategy", strategy, train=8, dev=8))
-    assert same_tokenizer(run / folder, run / "tokenizer")
-    if folder == ".":  # a standard loader pointed at the folder gets the fine-tuned weights and vocabulary
-        AutoModel.from_pretrained(str(run / folder))
+    # A full backbone lies in backbone/, or at the root when the root's standard model holds it (one copy).
+    weights = backbone_weights(run)
+    folder = run / "adapter" if strategy == "lora" else weights if weights.is_dir() else weights.parent
+    assert same_tokenizer(folder, run / "tokenizer")
+    if strategy == "full":  # a standard loader pointed at the folder gets the fine-tuned weights and vocabulary
+        AutoModel.from_pretrained(str(folder))
 
 
 def test_a_backbone_saved_for_init_from_run_has_its_tokenizer(tiny_bert, tmp_path):

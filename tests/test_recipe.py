@@ -28,7 +28,7 @@ def test_recipe_writes_a_complete_run_directory(tiny_model, tmp_path, architectu
     assert results["eval_spearmanr"] == best["spearmanr"] and results["best_step"] == best["step"]
     assert json.loads((out / "eval_results.json").read_text()) == results
     checkpoints = sorted(p.name for p in (out / "checkpoints").iterdir())
-    assert set(checkpoints) == {f"checkpoint-{best['step']}", "checkpoint-12"}  # only the best and the last kept
+    assert checkpoints == ["checkpoint-12"]  # finished: the last one kept (save_total_limit 1), the best exported
     assert hf_tl.load_config(out / "config.yaml").data.architecture == architecture
 
 

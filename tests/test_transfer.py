@@ -8,7 +8,7 @@ from conftest import SST2_ARGS, backbone_state, run_recipe, tiny_args
 
 import hf_tl
 from hf_tl.runs import model_runs
-from hf_tl.standard.place import backbone_weights
+from hf_tl.standard.one_copy import backbone_weights
 
 pytestmark = pytest.mark.real_data  # every test here trains or reads on the real data files
 

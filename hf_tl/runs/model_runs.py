@@ -38,7 +38,8 @@ from hf_tl.runs.base import LoadedRun, RunKind, open_run, register_run_kind
 from hf_tl.runs.record import RunRecord, best_results
 from hf_tl.runs.resume import check_resumed_config
 from hf_tl.safe_io import write_guard
-from hf_tl.standard.place import backbone_weights, write_root_model
+from hf_tl.standard.one_copy import backbone_weights
+from hf_tl.standard.place import write_root_model
 from hf_tl.strategies import EVALUATED, FITTED, TRAINED, get_strategy
 from hf_tl.tasks import TASKS
 from hf_tl.training.engines import check_engine

@@ -11,7 +11,8 @@ from hf_tl.errors import HfTlError
 from hf_tl.run_dir import CONFIG_FILE
 from hf_tl.runs import run_kind_of
 from hf_tl.safe_io import replace_dir, temp_sibling
-from hf_tl.standard.place import MANIFEST, _write, manifest, run_is_decoder
+from hf_tl.standard.manifest import MANIFEST
+from hf_tl.standard.place import _write, manifest, run_is_decoder
 from hf_tl.standard.plan import plan_format
 
 

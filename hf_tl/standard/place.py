@@ -18,8 +18,9 @@ import torch
 
 from hf_tl.backbone import is_decoder_config, looks_like_path, resolve_checkpoint
 from hf_tl.errors import HfTlError
-from hf_tl.run_dir import BACKBONE_DIR
 from hf_tl.safe_io import atomic_write_text, replace_dir, temp_sibling
+from hf_tl.standard.manifest import MANIFEST, root_model_info
+from hf_tl.standard.one_copy import backbone_weights, drop_backbone_copy, held_backbone, restore_backbone
 from hf_tl.standard.plan import LIBRARY, LOADERS, Plan, plan_format
 from hf_tl.standard.writers import (
     Parts,
@@ -30,7 +31,6 @@ from hf_tl.standard.writers import (
     write_transformers,
 )
 
-MANIFEST = "standard_model.json"
 MARKERS = ("modules.json", "adapter_config.json", "config.json")  # what the loaders open first
 OWN_CARD = "README.md"  # the libraries' own cards: hf_tl's card describes the run
 WRITERS = {"sentence-transformers": write_sentence_transformer, "cross-encoder": write_cross_encoder,
@@ -84,16 +84,12 @@ def _record(run_dir: Path, info: dict) -> dict:
     return info
 
 
-def root_model_info(run_dir: Path) -> dict:
-    """What ``standard_model.json`` says: ``format`` (None when nothing standard loads the run), ``loader``,
-    ``library``, ``merged``, ``files`` or ``reason``; empty for a run written before runs held a standard model."""
-    path = Path(run_dir) / MANIFEST
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def remove_root_model(run_dir: Path) -> None:
-    """Remove the standard model a previous export put at the root (what loaders open first goes first)."""
-    files = root_model_info(run_dir).get("files", [])
+    """Remove the standard model a previous export put at the root (what loaders open first goes first); when it
+    holds the run's backbone, ``backbone/`` is written back from it first, so the weights are never lost."""
+    info = root_model_info(run_dir)
+    restore_backbone(run_dir, info)
+    files = info.get("files", [])
     for name in sorted(files, key=lambda n: n not in MARKERS):
         path = run_dir / name
         if path.is_dir() and not path.is_symlink():
@@ -150,46 +146,10 @@ def write_root_model(run_dir: Path, config, kind) -> dict:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
-    info = _record(run_dir, {**manifest(plan, files), "holds_backbone": _holds_backbone(run_dir)})
+    info = _record(run_dir, {**manifest(plan, files), "holds_backbone": held_backbone(run_dir)})
     if info["holds_backbone"]:  # recorded first: a kill before backbone/ is gone leaves both, still loading
-        _remove_dir(run_dir / BACKBONE_DIR)
+        drop_backbone_copy(run_dir)
     return info
-
-
-def _holds_backbone(run_dir: Path) -> bool:
-    """Whether the root's ``model.safetensors`` holds every tensor of ``backbone/``, equal (under the same names, or
-    under one prefix such as ``bert.``), so the run can load its backbone from the root and keep one copy."""
-    own, root = run_dir / BACKBONE_DIR / "model.safetensors", run_dir / "model.safetensors"
-    if not own.is_file() or not root.is_file():  # an adapter run, or a sharded backbone: kept as it is
-        return False
-    from safetensors.torch import load_file
-
-    mine, theirs = load_file(str(own)), load_file(str(root))
-    first = next(iter(mine), None)
-    prefixes = {"" if first in theirs else k[:-len(first)] for k in theirs if first and k.endswith(f".{first}")}
-    prefix = next(iter(prefixes), "") if len(prefixes) <= 1 else None
-    if first is None or prefix is None:
-        return False
-    return all(f"{prefix}{k}" in theirs and theirs[f"{prefix}{k}"].dtype == v.dtype
-               and torch.equal(theirs[f"{prefix}{k}"], v) for k, v in mine.items())
-
-
-def _remove_dir(folder: Path) -> None:
-    """Delete a folder by first renaming it out of sight, so a kill meanwhile never leaves part of it in place."""
-    if folder.is_dir():
-        gone = temp_sibling(folder)
-        folder.rename(gone)
-        shutil.rmtree(gone, ignore_errors=True)
-
-
-def backbone_weights(run_dir: Path) -> Path:
-    """Where a run's own backbone weights are: ``backbone/``, or the root's ``model.safetensors`` when its standard
-    model holds them (:func:`write_root_model` keeps one copy). The path may be missing (a run that saved none, or
-    lost them)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / BACKBONE_DIR).is_dir() and root_model_info(run_dir).get("holds_backbone"):
-        return run_dir / "model.safetensors"
-    return run_dir / BACKBONE_DIR
 
 
 def _record_names() -> set[str]:
