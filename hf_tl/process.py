@@ -10,6 +10,26 @@ import sys
 import time
 
 
+def import_in_background(*modules: str) -> None:
+    """Import modules in a daemon thread, so a later import of them in the main thread finds them loaded.
+
+    Started where the main thread waits in native code that releases the GIL (the training loop's torch kernels),
+    the imports cost it almost nothing; an import of the same module from the main thread meanwhile waits for this
+    one (Python's import lock), and an import that fails here is simply done again, with its error, there.
+    """
+    import importlib
+    import threading
+
+    def load():
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the main thread's own import says what is wrong
+                return
+
+    threading.Thread(target=load, name="hf_tl-import", daemon=True).start()
+
+
 def exit_when_done(main, *args) -> None:
     """Run a command-line entry point, then end the process at once with its exit status.
 

@@ -23,6 +23,7 @@ from hf_tl.builder import build
 from hf_tl.data import PaddingCollator, sorted_by_length
 from hf_tl.errors import HfTlError
 from hf_tl.metrics import MultiTaskEvaluator
+from hf_tl.process import import_in_background
 from hf_tl.report import format_report, trainable_report
 from hf_tl.run_dir import (
     ADAPTER_DIR,
@@ -97,6 +98,8 @@ class ModelRun(RunKind):
         record.start(config, report, state.history, state.global_step)
 
         start = time.perf_counter()
+        if self.standard_formats and accelerator.is_main_process:  # its writer's library loads while the model learns
+            import_in_background("sentence_transformers")
         model, state, figures, groups = self.learn(accelerator, config, model, strategy, splits, loaders, evaluators,
                                                    evaluator, metric_name, run_dir, record, state, resume_from)
         results = best_results(state.history, state.best_metric, metric_name,

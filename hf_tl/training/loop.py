@@ -179,8 +179,9 @@ def _prepare(config, accelerator, model, strategy, loaders: dict) -> _Setup:
         schedule, total_steps, scheduler = lr_schedule(sharded)
         scheduler = accelerator.prepare(scheduler)
     elif sharded != lengths:
-        raise HfTlError(f"the DeepSpeed learning-rate schedule was sized for {lengths} train batches per process, but "
-                        f"the prepared loaders have {sharded}; keep Accelerate's even_batches on, split_batches off")
+        raise HfTlError(f"The DeepSpeed learning-rate schedule was sized for {lengths} train batches per process, "
+                        f"but the prepared loaders have {sharded}; keep Accelerate's even_batches on and "
+                        f"split_batches off.")
     if t.report_to != "none":
         accelerator.init_trackers("hf_tl", config={k: v for k, v in config.to_flat_dict().items()
                                                    if isinstance(v, (int, float, str, bool))})
