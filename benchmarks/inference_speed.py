@@ -58,44 +58,50 @@ def sentences() -> list[str]:
         return [r[0] for r in reader if r]
 
 
-def child(mode: str, target: str, out: Path) -> None:
-    """One measured job (runs in the child process): writes OUT.npy and OUT.json (seconds of the call alone)."""
-    if mode == "hf_tl_cross" or mode == "hf_tl_bi":
-        import hf_tl
+def _hf_tl(target: str, raw: bool):
+    import hf_tl
 
-        run = hf_tl.load_run(target)
-        inputs = pairs()
-        start = time.perf_counter()
-        scores = run.predict(inputs) if mode == "hf_tl_cross" else run.predict_raw(inputs)
-        seconds = time.perf_counter() - start
-    elif mode == "st_cross":
-        from sentence_transformers import CrossEncoder
+    run = hf_tl.load_run(target)
+    return pairs, run.predict_raw if raw else run.predict
 
-        model = CrossEncoder(target)
-        inputs = pairs()
-        start = time.perf_counter()
-        scores = model.predict(inputs)
-        seconds = time.perf_counter() - start
-    elif mode == "st_bi":
-        from sentence_transformers import SentenceTransformer
 
-        model = SentenceTransformer(target)
-        inputs = pairs()
-        start = time.perf_counter()
+def _st_cross(target: str):
+    from sentence_transformers import CrossEncoder
+
+    return pairs, CrossEncoder(target).predict
+
+
+def _st_bi(target: str):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(target)
+
+    def cosine(inputs):
         a = model.encode([p[0] for p in inputs], convert_to_tensor=True)
         b = model.encode([p[1] for p in inputs], convert_to_tensor=True)
-        scores = model.similarity_pairwise(a, b).numpy()
-        seconds = time.perf_counter() - start
-    elif mode == "st_embed":
-        from sentence_transformers import SentenceTransformer
+        return model.similarity_pairwise(a, b).numpy()
 
-        model = SentenceTransformer(target)
-        texts = sentences()
-        start = time.perf_counter()
-        scores = model.encode(texts)
-        seconds = time.perf_counter() - start
-    else:
-        raise SystemExit(f"unknown mode {mode}")
+    return pairs, cosine
+
+
+def _st_embed(target: str):
+    from sentence_transformers import SentenceTransformer
+
+    return sentences, SentenceTransformer(target).encode
+
+
+# mode -> (target -> (what reads the inputs, the call that is timed)); the model loads before the clock starts.
+MODES = {"hf_tl_cross": lambda t: _hf_tl(t, raw=False), "hf_tl_bi": lambda t: _hf_tl(t, raw=True),
+         "st_cross": _st_cross, "st_bi": _st_bi, "st_embed": _st_embed}
+
+
+def child(mode: str, target: str, out: Path) -> None:
+    """One measured job (runs in the child process): writes OUT.npy and OUT.json (seconds of the call alone)."""
+    read, call = MODES[mode](target)
+    inputs = read()
+    start = time.perf_counter()
+    scores = call(inputs)
+    seconds = time.perf_counter() - start
     np.save(out.with_suffix(".npy"), np.asarray(scores, dtype=np.float32))
     out.with_suffix(".json").write_text(json.dumps({"call_s": seconds}))
 
@@ -119,13 +125,15 @@ def train_runs(root: Path) -> dict[str, Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output_root", type=Path, required=True)
+    parser.add_argument("--output_root", type=Path, help="Where the runs, outputs and results.json go (required).")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--jobs", nargs="+", default=["predict_cross", "predict_bi", "embed"])
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         return child(args.child[0], args.child[1], Path(args.child[2]))
+    if args.output_root is None:
+        parser.error("the following arguments are required: --output_root")
     root = args.output_root
     root.mkdir(parents=True, exist_ok=True)
     runs = train_runs(root)
