@@ -52,8 +52,13 @@ def exit_when_done(main, *args) -> None:
             print(stop.code, file=sys.stderr)
             status = 1
     atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        if stream is None or stream.closed:  # no stream (the descriptor was closed when Python started) or closed
+            continue
+        try:
+            stream.flush()
+        except OSError:  # a closed pipe, a full disk
+            status = status or 120  # what Python's own shutdown returns when it cannot flush
     os._exit(status)
 
 

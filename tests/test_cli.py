@@ -257,3 +257,20 @@ def test_predict_column_names_flag_overrides_the_runs_columns(stsb_run, tmp_path
     got = [json.loads(line) for line in (tmp_path / "pred.jsonl").read_text().splitlines()]
     assert [r["prediction"] for r in got] == pytest.approx(expected, abs=1e-6)
     assert [r["score"] for r in got] == [r[2] for r in rows]
+
+
+@pytest.mark.parametrize("argv, status", [(["train", "--help"], 0), (["bogus"], 2)])
+@pytest.mark.parametrize("stdout", ["open", "closed"])
+def test_the_command_ends_with_its_own_status(argv, status, stdout):
+    """The hf-tl process ends at once after its work (no module teardown) with the status the command set, also
+    when its output descriptor is closed."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "from hf_tl.cli import entry; entry()", *argv],
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=(lambda: os.close(1)) if stdout == "closed" else None)
+    assert proc.returncode == status, proc.stderr[-2000:]
+    assert ("usage: hf-tl train" in proc.stdout) == (status == 0 and stdout == "open")
+    assert "Traceback" not in proc.stderr
