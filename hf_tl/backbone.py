@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from hf_tl.errors import HfTlError, hub_is_offline
+from hf_tl.regularize import set_dropout
 
 if TYPE_CHECKING:  # annotations only: the backbone loader sits below the config
     from hf_tl.config import ModelArguments
@@ -136,6 +137,7 @@ def load_backbone(args: ModelArguments, weights_dir: str | None = None, tokenize
             raise _load_error(args.model_name_or_path, err) from None
     try:
         config = AutoConfig.from_pretrained(source, **common)
+        set_dropout(config, args.backbone_dropout, args.attention_dropout, args.model_name_or_path)
         if tokenizer_dir:
             tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, trust_remote_code=args.trust_remote_code)
         else:

@@ -64,8 +64,10 @@ def build(config: RunConfig, apply_strategy: bool = True, weights_dir: str | Non
     if strategy.padding_side:  # the strategy needs this side (prompt tuning: right)
         backbone.tokenizer.padding_side = strategy.padding_side
     # With left padding, positions must count from each row's first real token, not from the padding.
-    model = TransferModel(backbone.model, heads, {name: task.loss for name, task in tasks.items()}, pooling,
-                          pass_position_ids=backbone.tokenizer.padding_side == "left", layer=layer)
+    s = config.strategy
+    model = TransferModel(backbone.model, heads, {name: task.make_loss(s) for name, task in tasks.items()}, pooling,
+                          pass_position_ids=backbone.tokenizer.padding_side == "left", layer=layer,
+                          penalty=(s.l1_penalty, s.l2_penalty, s.penalty_on))
     if apply_strategy:
         model = strategy.apply(model)
     return Built(model=model, tasks=tasks, strategy=strategy, backbone=backbone)

@@ -25,6 +25,16 @@ SAMPLING_SCHEMES = ("proportional", "equal", "temperature")
 SKLEARN_HEADS = ("logistic", "ridge", "linear_svm")
 ZERO_SHOT_METHODS = ("auto", "cosine", "label_description", "label_likelihood", "nli")
 LAYER_CHOICES = ("last", "second_to_last", "mean_last4", "concat_last4", "weighted")  # hidden layers -> features
+LOSS_CHOICES = ("auto", "mse", "cross_entropy", "cosent", "angle", "mnrl")
+# loss -> (the task types it trains, whether it reads a bi-encoder's two embeddings); the functions: hf_tl.losses
+LOSS_FITS = {
+    "mse": (("similarity",), False),
+    "cross_entropy": (("pair_classification", "classification"), False),
+    "cosent": (("similarity",), False),
+    "angle": (("similarity",), True),
+    "mnrl": (("similarity",), True),
+}
+PENALTY_SCOPES = ("head", "trained")  # which weights l1_penalty and l2_penalty cover
 
 
 def check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -51,3 +61,9 @@ def check_positive(name: str, value: float, allow_zero: bool = False) -> None:
         raise HfTlError(f"{name} must be a finite number, got {value}.")
     if value < 0 or (value == 0 and not allow_zero):
         raise HfTlError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value}.")
+
+
+def check_fraction(name: str, value: float | None) -> None:
+    """Raise :class:`HfTlError` naming the option when ``value`` (if set) is not in [0, 1)."""
+    if value is not None and not 0 <= value < 1:
+        raise HfTlError(f"{name} must be in [0, 1), got {value}.")

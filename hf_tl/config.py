@@ -15,13 +15,17 @@ from hf_tl.choices import (
     DTYPES,
     HEAD_TYPES,
     LAYER_CHOICES,
+    LOSS_CHOICES,
+    LOSS_FITS,
     PADDING_SIDES,
+    PENALTY_SCOPES,
     POOLING_CHOICES,
     SKLEARN_HEADS,
     STAGE_UNITS,
     TASK_TYPES,
     ZERO_SHOT_METHODS,
     check_choice,
+    check_fraction,
     check_positive,
 )
 from hf_tl.config_train import TrainArguments
@@ -67,6 +71,17 @@ class ModelArguments:
     torch_dtype: str = field(
         default="float32", metadata={"choices": DTYPES, "help": "Weights dtype: float32, bfloat16 or float16."}
     )
+    backbone_dropout: Optional[float] = field(
+        default=None,
+        metadata={"help": "Regularisation: dropout on the backbone's hidden states and embeddings while training "
+                          "(BERT hidden_dropout_prob, GPT-2 resid_pdrop and embd_pdrop); default: the checkpoint's "
+                          "own."},
+    )
+    attention_dropout: Optional[float] = field(
+        default=None,
+        metadata={"help": "Regularisation: dropout on the backbone's attention weights while training (BERT "
+                          "attention_probs_dropout_prob, GPT-2 attn_pdrop); default: the checkpoint's own."},
+    )
     init_from_run: Optional[str] = field(
         default=None,
         metadata={"help": "Start from the backbone of a finished hf_tl run (task-to-task transfer); its head is "
@@ -79,6 +94,8 @@ class ModelArguments:
         check_choice("padding_side", self.padding_side, PADDING_SIDES)
         check_choice("torch_dtype", self.torch_dtype, DTYPES)
         check_positive("max_length", self.max_length)
+        check_fraction("backbone_dropout", self.backbone_dropout)
+        check_fraction("attention_dropout", self.attention_dropout)
 
 
 @dataclass
@@ -98,6 +115,19 @@ class DataArguments:
         metadata={"choices": ARCHITECTURES,
                   "help": "similarity: cross_encoder (pair -> regression head) or bi_encoder (cosine of two "
                           "embeddings)."},
+    )
+    loss: str = field(
+        default="auto",
+        metadata={"choices": LOSS_CHOICES,
+                  "help": "What the task trains on: auto (mse for similarity, cross_entropy for classification), "
+                          "cosent or angle (similarity: rank the pairs of each batch by gold score; angle reads a "
+                          "bi-encoder's embeddings), or mnrl (bi-encoder: in-batch negatives, each pair scoring at "
+                          "least positive_min_score must pick its own partner out of the batch)."},
+    )
+    positive_min_score: Optional[float] = field(
+        default=None,
+        metadata={"help": "loss mnrl: the gold score from which a pair is a positive (default: 80% of the way from "
+                          "score_min to score_max, 4.0 on STS-B)."},
     )
     dataset_name: Optional[str] = field(
         default=None, metadata={"help": "Hub dataset id, e.g. sentence-transformers/stsb or glue (with config)."}
@@ -173,6 +203,7 @@ class DataArguments:
                             f"{columns}; check the column mapping.")
         if self.score_max <= self.score_min:
             raise HfTlError(f"score_max ({self.score_max}) must be greater than score_min ({self.score_min}).")
+        self._check_loss()
         if self.prompt_template is not None and "{text}" not in self.prompt_template:
             raise HfTlError(f"prompt_template must contain {{text}} where the input goes, got "
                             f"{self.prompt_template!r}.")
@@ -185,6 +216,23 @@ class DataArguments:
             value = getattr(self, name)
             if value is not None:
                 check_positive(name, value)
+
+    def _check_loss(self) -> None:
+        check_choice("loss", self.loss, LOSS_CHOICES)
+        if self.positive_min_score is not None and self.loss != "mnrl":
+            raise HfTlError("positive_min_score is read by loss mnrl only; remove it, or set loss mnrl.")
+        if self.loss == "auto":
+            return
+        tasks, embeddings = LOSS_FITS[self.loss]
+        if self.task not in tasks:
+            raise HfTlError(f"loss {self.loss} trains task {' or '.join(tasks)}, not {self.task}; set loss auto (or "
+                            f"one of {', '.join(k for k, v in LOSS_FITS.items() if self.task in v[0])}).")
+        if embeddings and self.architecture != "bi_encoder":
+            raise HfTlError(f"loss {self.loss} reads the two embeddings of a bi-encoder; set architecture bi_encoder, "
+                            f"or use loss cosent or mse with a cross-encoder.")
+        if self.positive_min_score is not None and not self.score_min < self.positive_min_score <= self.score_max:
+            raise HfTlError(f"positive_min_score ({self.positive_min_score}) must lie in (score_min, score_max] = "
+                            f"({self.score_min}, {self.score_max}].")
 
 
 @dataclass
@@ -269,6 +317,28 @@ class StrategyArguments:
     )
     head_hidden_size: Optional[int] = field(default=None, metadata={"help": "MLP head width (default: hidden size)."})
     head_dropout: float = field(default=0.1, metadata={"help": "Dropout before the head."})
+    l1_penalty: float = field(
+        default=0.0,
+        metadata={"help": "Regularisation: add this times the sum of |w| over the weight matrices of penalty_on to "
+                          "the loss (0 = off; try 1e-6 for the head, 1e-8 for all trained weights)."},
+    )
+    l2_penalty: float = field(
+        default=0.0,
+        metadata={"help": "Regularisation: add this times the sum of w**2 over the weight matrices of penalty_on to "
+                          "the loss (0 = off; unlike weight_decay it is part of the loss, pulling towards zero "
+                          "through the gradient)."},
+    )
+    penalty_on: str = field(
+        default="head",
+        metadata={"choices": PENALTY_SCOPES,
+                  "help": "Which weights l1_penalty and l2_penalty cover: head (the task heads) or trained (every "
+                          "weight matrix that trains, adapters included)."},
+    )
+    label_smoothing: float = field(
+        default=0.0,
+        metadata={"help": "Regularisation for classification: the share of each target spread evenly over all "
+                          "labels (0 = off, 0.1 is usual)."},
+    )
 
     def __post_init__(self):
         strategy = strategy_class(self.strategy)  # an unknown name stops here, with the closest one
@@ -294,6 +364,10 @@ class StrategyArguments:
         check_positive("num_virtual_tokens", self.num_virtual_tokens)
         if not 0 <= self.head_dropout < 1:
             raise HfTlError(f"head_dropout must be in [0, 1), got {self.head_dropout}.")
+        check_positive("l1_penalty", self.l1_penalty, allow_zero=True)
+        check_positive("l2_penalty", self.l2_penalty, allow_zero=True)
+        check_choice("penalty_on", self.penalty_on, PENALTY_SCOPES)
+        check_fraction("label_smoothing", self.label_smoothing)
         strategy.check_args(self)  # what only this strategy knows about its options
 
 

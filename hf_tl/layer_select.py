@@ -96,3 +96,7 @@ class MixedHead(nn.Module):
     def forward(self, *stacks: torch.Tensor) -> torch.Tensor:
         """Mix each input's stack, then score with the inner head."""
         return self.head(*(self.mix(s) for s in stacks))
+
+    def embed(self, stack: torch.Tensor) -> torch.Tensor:
+        """A cosine head's embedding of one input's mixed stack."""
+        return self.head.embed(self.mix(stack))

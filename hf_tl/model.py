@@ -14,8 +14,9 @@ from hf_tl.errors import HfTlError
 from hf_tl.heads import CosineHead
 from hf_tl.layer_select import MixedHead, combine_layers, layers_needed
 from hf_tl.layers import find_blocks
-from hf_tl.losses import LOSSES
+from hf_tl.losses import Loss
 from hf_tl.pooling import pool
+from hf_tl.regularize import weight_penalty
 
 FEATURES_KEY = "features"  # a batch of cached backbone features (a layer stack per text) instead of token ids
 
@@ -32,18 +33,21 @@ class TransferModel(nn.Module):
         backbone: The bare transformer (or a PEFT model wrapping it).
         heads: ``{task name: head}``, heads from :mod:`hf_tl.heads`; a :class:`CosineHead` scores a pair as a
             bi-encoder.
-        losses: ``{task name: key of hf_tl.losses.LOSSES}``.
+        losses: ``{task name: Loss}``, or ``{task name: key of hf_tl.losses.LOSSES}``.
         pooling: ``cls``, ``mean`` or ``last``.
         pass_position_ids: Give the backbone position ids computed from the mask (decoders with left padding).
         layer: Which hidden layers make the features (:data:`hf_tl.layer_select.LAYER_CHOICES`).
+        penalty: ``(l1, l2, scope)``: L1 and L2 penalties added to the loss, on the heads' weights (``head``) or on
+            every weight that trains (``trained``).
     """
 
-    def __init__(self, backbone: nn.Module, heads: dict[str, nn.Module], losses: dict[str, str], pooling: str,
-                 pass_position_ids: bool = False, layer: str = "last"):
+    def __init__(self, backbone: nn.Module, heads: dict[str, nn.Module], losses: dict, pooling: str,
+                 pass_position_ids: bool = False, layer: str = "last", penalty: tuple = (0.0, 0.0, "head")):
         super().__init__()
         self.backbone = backbone
         self.heads = nn.ModuleDict(heads)
-        self.losses = dict(losses)
+        self.losses = {name: loss if isinstance(loss, Loss) else Loss(loss) for name, loss in losses.items()}
+        self.penalty = penalty
         self.pooling = pooling
         self.pass_position_ids = pass_position_ids
         self.layer = layer
@@ -121,11 +125,21 @@ class TransferModel(nn.Module):
         head = self.heads[name]
         weight = next(head.parameters(), None)  # features go to the head in its dtype (bf16 backbone, fp32 head)
         to_head = (lambda x: x) if weight is None else (lambda x: x.to(weight.dtype))
+        embeddings = None
         if is_cosine_head(head):
-            predictions = head(to_head(self._features(inputs)), to_head(self._features(inputs, PAIR_SUFFIX)))
+            embeddings = (head.embed(to_head(self._features(inputs))),
+                          head.embed(to_head(self._features(inputs, PAIR_SUFFIX))))
+            predictions = nn.functional.cosine_similarity(*embeddings, dim=-1)
         else:
             predictions = head(to_head(self._features(inputs)))
         out = {"predictions": predictions}
         if labels is not None:
-            out["loss"] = LOSSES[self.losses[name]](predictions, labels)
+            out["loss"] = self.losses[name](predictions, labels, embeddings) + self._penalty()
         return out
+
+    def _penalty(self):
+        """The L1/L2 penalty on the weights its scope names (0.0 when off)."""
+        l1, l2, scope = self.penalty
+        if not (l1 or l2):
+            return 0.0
+        return weight_penalty((self.heads if scope == "head" else self).parameters(), l1, l2)

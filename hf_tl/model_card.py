@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hf_tl.backbone import looks_like_path, resolve_checkpoint
 from hf_tl.config_io import load_config
+from hf_tl.regularize import training_settings
 from hf_tl.run_dir import (
     ADAPTER_DIR,
     CARD_FILE,
@@ -178,7 +179,10 @@ def render(run_dir: Path, results: dict | None = None) -> str:
         ["batch size per device x accumulation",
          f"{t.per_device_train_batch_size} x {t.gradient_accumulation_steps}"],
         ["scheduler / warmup", f"{t.lr_scheduler_type} / {t.warmup_ratio}"], ["seed", t.seed],
-        ["precision", t.mixed_precision], ["wall time (s)", results.get("train_runtime_s", "-")],
+        ["precision", t.mixed_precision],
+        ["loss and regularisation", "; ".join([f"head_dropout: {s.head_dropout}", f"weight_decay: {t.weight_decay}",
+                                               *training_settings(config)])],
+        ["wall time (s)", results.get("train_runtime_s", "-")],
         ["hardware", _hardware(info)],
         ["libraries", ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items())],
     ])]

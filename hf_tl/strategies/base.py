@@ -21,6 +21,7 @@ from torch import nn
 
 from hf_tl.errors import HfTlError, suggest
 from hf_tl.layers import find_blocks, param_depth
+from hf_tl.regularize import check_training_settings
 
 STRATEGIES: dict[str, type[Strategy]] = {}
 DEFAULT_STRATEGY = "full"
@@ -156,6 +157,7 @@ class Strategy(ABC):
         if config.model.torch_dtype == "float16" and cls.learns:
             raise HfTlError("Training float16 weights is unstable (and fp16 mixed precision refuses it); keep "
                             "torch_dtype float32 and set mixed_precision fp16 or bf16 instead.")
+        check_training_settings(config, cls.run_kind == TRAINED, cls.name)
         if config.tasks and not cls.multitask:
             why = "trains nothing, so it " if not cls.learns else ""
             raise HfTlError(f"strategy {cls.name} {why}has no multi-task form; run each task alone.")

@@ -135,6 +135,24 @@ class Task:
         :class:`hf_tl.heads.NativeHead`, for ``head_type native``)."""
         raise NotImplementedError
 
+    def make_loss(self, args):
+        """The loss this task trains with: its ``loss`` setting, or the task's own (``auto``).
+
+        Args:
+            args: The strategy settings (``label_smoothing``).
+
+        Returns:
+            A :class:`hf_tl.losses.Loss`.
+        """
+        from hf_tl.losses import Loss
+
+        name = self.loss if self.data.loss == "auto" else self.data.loss
+        return Loss(name, **self.loss_options(name, args))
+
+    def loss_options(self, name: str, args) -> dict:
+        """Keyword settings of loss ``name`` that this task's settings fix."""
+        return {}
+
     def evaluator(self) -> Evaluator:
         """Return the task's :class:`Evaluator`."""
         raise NotImplementedError

@@ -144,6 +144,10 @@ class ClassificationTask(Task):
         return ClassificationHead(hidden_size, len(self.label_names), args.head_type, args.head_hidden_size,
                                   args.head_dropout, native_style)
 
+    def loss_options(self, name: str, args) -> dict:
+        """Cross-entropy takes the run's label smoothing."""
+        return {"label_smoothing": args.label_smoothing} if name == "cross_entropy" else {}
+
     def evaluator(self) -> Evaluator:
         """Accuracy (primary) and F1: of the second label for two labels (GLUE's MRPC F1), macro otherwise."""
         average = "binary" if len(self.label_names) == 2 else "macro"

@@ -19,6 +19,8 @@ from hf_tl.tasks.base import Task
 if TYPE_CHECKING:  # annotations only: tasks sit below the config
     from hf_tl.config import StrategyArguments
 
+POSITIVE_SHARE = 0.8  # loss mnrl: by default a pair is a positive from 80% of the score range up (4.0 on STS-B)
+
 
 class SimilarityTask(Task):
     """Data, head, loss and metric of the text-similarity task."""
@@ -66,6 +68,15 @@ class SimilarityTask(Task):
                                 "uses head_type none (or linear, mlp).")
             return CosineHead(hidden_size, args.head_type, args.head_hidden_size, args.head_dropout)
         return RegressionHead(hidden_size, args.head_type, args.head_hidden_size, args.head_dropout, native_style)
+
+    def loss_options(self, name: str, args) -> dict:
+        """In-batch negatives: the scaled gold score from which a pair is a positive."""
+        if name != "mnrl":
+            return {}
+        d = self.data
+        threshold = d.positive_min_score if d.positive_min_score is not None \
+            else d.score_min + POSITIVE_SHARE * (d.score_max - d.score_min)
+        return {"min_target": (threshold - d.score_min) / (d.score_max - d.score_min)}
 
     def evaluator(self) -> Evaluator:
         """Pearson and Spearman correlation; Spearman is primary (the usual STS-B figure)."""
