@@ -88,6 +88,7 @@ def _embed(argv: list[str]) -> None:
 
 def _compare(argv: list[str]) -> None:
     from hf_tl.compare import DEFAULT_EVAL_POINTS, compare, redraw
+    from hf_tl.significance import N_BOOTSTRAP
 
     parser = ArgumentParser(prog="hf-tl compare", description="Run several strategies x seeds on one "
                                      "config and write a comparison folder (table, charts, runs).")
@@ -98,6 +99,9 @@ def _compare(argv: list[str]) -> None:
     parser.add_argument("--eval_points", type=int, default=DEFAULT_EVAL_POINTS,
                         help="Evaluations per trained run, for its learning curve (0: the config's own schedule; "
                              "--eval_strategy or --eval_steps given as overrides win).")
+    parser.add_argument("--bootstrap", type=int, default=N_BOOTSTRAP,
+                        help="Replicates of the test of each pair of strategies (paired bootstrap over dev examples "
+                             "and seeds; significance.md); 0 skips it.")
     parser.add_argument("--redraw", metavar="FOLDER", default=None,
                         help="Rebuild the tables and charts of a comparison folder (or its JSON) from its recorded "
                              "numbers, training nothing; CONFIG, if given, tells architectures the JSON lacks.")
@@ -114,7 +118,7 @@ def _compare(argv: list[str]) -> None:
         raise HfTlError("hf-tl compare needs a CONFIG and --strategies (or --redraw FOLDER to redraw a comparison).")
     output = args.output_dir or f"runs/compare_{Path(args.config).stem}"
     folder = compare(args.config, [s.strip() for s in args.strategies.split(",") if s.strip()], args.seeds, output,
-                     overrides, eval_points=args.eval_points)
+                     overrides, eval_points=args.eval_points, bootstrap=args.bootstrap)
     print((folder / "table.md").read_text())
     print(f"Comparison written to {folder}")
 

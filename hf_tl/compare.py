@@ -8,6 +8,9 @@ Layout of the comparison folder::
     metric_vs_params.png    the metric against trainable parameters (error bars over seeds)
     metric_vs_time.png      the metric against wall time
     learning_curves.png     dev metric per evaluation: mean over seeds per strategy, min-max band
+    significance.md         per pair of strategies: the metric's difference, its bootstrap interval over dev examples
+                            and seeds, and whether it is larger than that noise (the table marks each strategy
+                            against the best: best, within noise, worse)
     comparison.json         every run's numbers and the exact command that trained it
 
 Trained runs evaluate about ``eval_points`` times (``--eval_strategy steps`` with ``eval_steps`` from the run's
@@ -27,6 +30,7 @@ from hf_tl.errors import HfTlError
 from hf_tl.process import run_measured
 from hf_tl.run_dir import CONFIG_FILE, LOG_FILE, REPORT_FILE, RESULTS_FILE
 from hf_tl.safe_io import atomic_write_text
+from hf_tl.significance import N_BOOTSTRAP, test_runs
 from hf_tl.strategies import STRATEGIES, TRAINED, get_strategy, strategy_class
 from hf_tl.training.sampling import epoch_length, total_optimizer_steps
 
@@ -137,7 +141,8 @@ def summarize(runs: list[dict], metric: str) -> list[dict]:
             "trainable_percent": mine[0]["report"]["percent"],
             "wall_s": statistics.mean(r["wall_s"] for r in mine),
             "peak_rss_mib": max(r["peak_rss_mib"] for r in mine), "peak_gpu_mib": max(gpu) if gpu else None,
-            "feature_cache_hits": sum(cache_hit(r["results"]) for r in mine)})
+            "feature_cache_hits": sum(cache_hit(r["results"]) for r in mine),
+            "cv_folds": mine[0]["results"].get("cv_folds")})
     return rows
 
 
@@ -147,15 +152,18 @@ CACHE_MARK = "†"  # beside the wall time of a strategy whose runs read feature
 def markdown_table(rows: list[dict]) -> str:
     """The comparison table as Markdown, with a note under it for strategies whose runs hit the feature cache."""
     metric = rows[0]["metric"]
-    lines = [f"| strategy | architecture | dev {metric} (mean ± std) | seeds | trainable params | wall time (s) "
-             f"| peak memory (MiB) |", "|---|---|---|---|---|---|---|"]
+    tested = "vs_best" in rows[0]
+    where = f"{rows[0]['cv_folds']}-fold held-out" if rows[0].get("cv_folds") else "dev"
+    lines = [f"| strategy | architecture | {where} {metric} (mean ± std) | seeds | trainable params | wall time (s) "
+             f"| peak memory (MiB) |" + (" vs best |" if tested else ""),
+             "|---|---|---|---|---|---|---|" + ("---|" if tested else "")]
     notes = []
     for r in rows:
         memory = f"{r['peak_rss_mib']:,} RSS" + (f", {r['peak_gpu_mib']:,} GPU" if r["peak_gpu_mib"] else "")
         hits = r["feature_cache_hits"]
         lines.append(f"| {r['strategy']} | {r['architecture']} | {r['mean']:.4f} ± {r['std']:.4f} | {r['seeds']} | "
                      f"{r['trainable']:,} ({r['trainable_percent']:.2f}%) | {r['wall_s']:.1f}"
-                     f"{f' {CACHE_MARK}' if hits else ''} | {memory} |")
+                     f"{f' {CACHE_MARK}' if hits else ''} | {memory} |" + (f" {r['vs_best']} |" if tested else ""))
         if hits:
             notes.append(f"{CACHE_MARK} {hits} of {r['seeds']} {r['strategy']} runs read backbone features from a "
                          f"warm feature cache, so their wall time leaves out a backbone pass over the cached splits.")
@@ -163,7 +171,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def compare(config_path: str, strategies: list[str], seeds: int, output_dir: str, overrides: list[str] = (),
-            eval_points: int = DEFAULT_EVAL_POINTS) -> Path:
+            eval_points: int = DEFAULT_EVAL_POINTS, bootstrap: int = N_BOOTSTRAP) -> Path:
     """Run ``strategies`` x ``seeds`` on the config's task and backbone, and write the comparison folder.
 
     Args:
@@ -174,6 +182,7 @@ def compare(config_path: str, strategies: list[str], seeds: int, output_dir: str
         overrides: ``--key value`` flags applied to every run (after the per-strategy defaults).
         eval_points: Evaluations per trained run (``--eval_strategy steps`` with ``eval_steps`` to match); 0 keeps
             the config's schedule, and so do overrides that set ``eval_strategy`` or ``eval_steps``.
+        bootstrap: Replicates of the significance test (0: no test); see :mod:`hf_tl.significance`.
 
     Returns:
         The comparison folder.
@@ -191,6 +200,8 @@ def compare(config_path: str, strategies: list[str], seeds: int, output_dir: str
         raise HfTlError(f"--seeds must be at least 1, got {seeds}.")
     if eval_points < 0:
         raise HfTlError(f"--eval_points must be 0 (the config's own schedule) or more, got {eval_points}.")
+    if bootstrap < 0:
+        raise HfTlError(f"--bootstrap must be 0 (no significance test) or more, got {bootstrap}.")
     if any(flag.split("=")[0] in ("--push_to_hub", "--hub_model_id") for flag in overrides):
         raise HfTlError("compare trains many runs; push the comparison folder once afterwards with hf-tl push FOLDER "
                         "user/name instead of --push_to_hub.")
@@ -212,10 +223,13 @@ def compare(config_path: str, strategies: list[str], seeds: int, output_dir: str
                   f"({run['path']})", flush=True)
             runs.append(run)
     metric = runs[0]["results"]["metric_for_best_model"]
-    rows, table = _write_tables_and_charts(runs, metric, folder)
+    means = {row["strategy"]: row["mean"] for row in summarize(runs, metric)}
+    tested = test_runs(runs, metric, means, folder, bootstrap) if bootstrap and len(strategies) > 1 else None
+    rows, table = _write_tables_and_charts(runs, metric, folder, tested)
     atomic_write_text(folder / "comparison.json", json.dumps({"config": config_path, "metric": metric,
                                                               "eval_points": 0 if own_schedule else eval_points,
-                                                              "rows": rows, "runs": runs}, indent=2))
+                                                              "rows": rows, "runs": runs,
+                                                              "significance": tested}, indent=2))
     for run in runs:  # each run's card carries the table it belongs to
         atomic_write_text(Path(run["path"]) / COMPARISON_FILE, table)
         write_model_card(Path(run["path"]))
@@ -240,8 +254,15 @@ def _eval_flags(config_path: str, flags: list[str], eval_points: int, train_rows
     return ["--eval_strategy", "steps", "--eval_steps", str(eval_steps_for(config, train_rows, eval_points))]
 
 
-def _write_tables_and_charts(runs: list[dict], metric: str, folder: Path) -> tuple[list[dict], str]:
+def _write_tables_and_charts(runs: list[dict], metric: str, folder: Path,
+                             tested: dict | None = None) -> tuple[list[dict], str]:
     """Write ``table.csv``, ``table.md`` and the charts of ``runs`` into ``folder``.
+
+    Args:
+        runs: The runs.
+        metric: The dev metric compared.
+        folder: The comparison folder.
+        tested: The significance test's result, which marks each row against the best strategy.
 
     Returns:
         ``(table rows, the Markdown table)``.
@@ -249,6 +270,9 @@ def _write_tables_and_charts(runs: list[dict], metric: str, folder: Path) -> tup
     from hf_tl.compare_charts import write_charts
 
     rows = summarize(runs, metric)
+    if tested:
+        for row in rows:
+            row["vs_best"] = tested["vs_best"][row["strategy"]]
     with (folder / "table.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -273,7 +297,7 @@ def redraw(source: str | Path, config_path: str | None = None) -> Path:
         HfTlError: as :func:`read_comparison`.
     """
     runs, metric, path = read_comparison(source, config_path)
-    _write_tables_and_charts(runs, metric, path.parent)
+    _write_tables_and_charts(runs, metric, path.parent, json.loads(path.read_text()).get("significance"))
     return path.parent
 
 

@@ -126,8 +126,8 @@ class DataArguments:
     )
     positive_min_score: Optional[float] = field(
         default=None,
-        metadata={"help": "loss mnrl: the gold score from which a pair is a positive (default: 80% of the way from "
-                          "score_min to score_max, 4.0 on STS-B)."},
+        metadata={"help": "loss mnrl: the gold score from which a pair is a positive (default: four fifths of the way "
+                          "from score_min to score_max, 4.0 on STS-B)."},
     )
     dataset_name: Optional[str] = field(
         default=None, metadata={"help": "Hub dataset id, e.g. sentence-transformers/stsb or glue (with config)."}
@@ -184,6 +184,20 @@ class DataArguments:
                           "number), drawn by few_shot_seed."},
     )
     few_shot_seed: int = field(default=0, metadata={"help": "Few-shot: the seed that draws the k examples."})
+    cv_folds: Optional[int] = field(
+        default=None,
+        metadata={"help": "Cross-validation: train one run per fold of the train split (each scored on the fold it "
+                          "did not see) into output_dir/fold-N, and report the metrics' mean, standard deviation and "
+                          "95 percent interval, out-of-fold predictions, and each fold model's score on the dev "
+                          "split. Folds are stratified by label (score bin for similarity) and keep a pair with its "
+                          "swap."},
+    )
+    cv_fold: Optional[int] = field(
+        default=None,
+        metadata={"help": "Cross-validation: run fold N (0-based) alone, training on the other folds and scoring on "
+                          "this one (what each run of cv_folds does)."},
+    )
+    cv_seed: int = field(default=0, metadata={"help": "Cross-validation: the seed that draws the folds."})
     max_train_samples: Optional[int] = field(default=None, metadata={"help": "Use only the first N train rows."})
     max_eval_samples: Optional[int] = field(default=None, metadata={"help": "Use only the first N dev rows."})
 
@@ -212,6 +226,11 @@ class DataArguments:
             if self.label_names is not None and len(self.label_descriptions) != len(self.label_names):
                 raise HfTlError(f"label_descriptions has {len(self.label_descriptions)} entries but label_names has "
                                 f"{len(self.label_names)}; give one description per label, in label order.")
+        if self.cv_folds is not None and self.cv_folds < 2:
+            raise HfTlError(f"cv_folds must be at least 2, got {self.cv_folds}.")
+        if self.cv_fold is not None and (self.cv_folds is None or not 0 <= self.cv_fold < self.cv_folds):
+            raise HfTlError(f"cv_fold {self.cv_fold} needs cv_folds set and must lie in [0, cv_folds); "
+                            f"got cv_folds {self.cv_folds}.")
         for name in ("max_train_samples", "max_eval_samples", "few_shot_k"):
             value = getattr(self, name)
             if value is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hf_tl.runs import RUN_KINDS
+from hf_tl.runs import run_kind_of
 from hf_tl.strategies import get_strategy
 
 
@@ -15,5 +15,4 @@ def describe_config(config) -> str:
     Raises:
         HfTlError: for a checkpoint that cannot be loaded or a strategy that does not fit the model.
     """
-    strategy = get_strategy(config.strategy)
-    return RUN_KINDS[strategy.run_kind](config, strategy).describe()
+    return run_kind_of(config)(config, get_strategy(config.strategy)).describe()

@@ -58,6 +58,17 @@ def test_compare_two_strategies_two_seeds(tiny_config, tmp_path, capsys):
     import matplotlib.image
 
     assert matplotlib.image.imread(folder / "learning_curves.png").ndim == 3  # decodes as an image
+    # Each row is marked against the best strategy by the paired bootstrap, whose pairs are in significance.md.
+    comparison = json.loads((folder / "comparison.json").read_text())
+    best = comparison["significance"]["best"]
+    assert {r["strategy"]: r["vs_best"] for r in rows}[best] == "best"
+    assert "vs best |" in (folder / "table.md").read_text()
+    assert "| frozen | full |" in (folder / "significance.md").read_text()
+    for seed in (3, 4):  # dev predictions stored beside each run, in dev order
+        import numpy as np
+
+        with np.load(folder / "runs" / "full" / f"seed-{seed}.dev.npz") as stored:
+            assert stored["predictions"].shape == (16,)
     card = ModelCard.load(folder / "runs" / "full" / "seed-3" / "README.md")
     assert "## Comparison" in card.text and "| frozen |" in card.text
 

@@ -72,6 +72,24 @@ class Evaluator:
                                           **self.compute_kwargs.get(name, {})))
         return {k: float(v) for k, v in results.items()}
 
+    def metric_value(self, predictions, references, metric: str | None = None) -> float:
+        """One metric (default: the primary) for one split, computed by the same modules as :meth:`__call__` but
+        without ``evaluate``'s per-call bookkeeping, so resampling (a bootstrap) can call it thousands of times.
+
+        Raises:
+            HfTlError: for a metric none of the evaluator's modules computes.
+        """
+        metric = metric or self.primary_metric
+        predictions, references = np.asarray(predictions), np.asarray(references)
+        if predictions.ndim == 2:
+            predictions = predictions.argmax(-1)
+        for name, module in self._modules.items():
+            values = module._compute(predictions=predictions, references=references,
+                                     **self.compute_kwargs.get(name, {}))
+            if metric in values:
+                return float(values[metric])
+        raise HfTlError(f"No metric '{metric}' among {', '.join(self.metrics)}.")
+
     def greater_is_better_for(self, metric: str) -> bool:
         """Direction of ``metric``: the evaluator's own for its primary metric; errors and losses go down."""
         if metric == self.primary_metric:

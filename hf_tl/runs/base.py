@@ -37,9 +37,20 @@ def register_run_kind(name: str):
     return wrap
 
 
+CROSS_VALIDATION = "cross_validation"
+
+
+def kind_name(config) -> str:
+    """The name of the run kind that runs ``config``: cross-validation when it asks for folds (and is not one fold),
+    else its strategy's."""
+    if not config.is_multitask and config.data.cv_folds and config.data.cv_fold is None:
+        return CROSS_VALIDATION
+    return get_strategy(config.strategy).run_kind
+
+
 def run_kind_of(config) -> type[RunKind]:
-    """The run kind that runs ``config`` (its strategy's)."""
-    return RUN_KINDS[get_strategy(config.strategy).run_kind]
+    """The run kind that runs ``config`` (see :func:`kind_name`)."""
+    return RUN_KINDS[kind_name(config)]
 
 
 def train(config, end_training: bool = True) -> dict:
@@ -56,8 +67,7 @@ def train(config, end_training: bool = True) -> dict:
     Raises:
         HfTlError: for any problem with the user's settings or data, before training starts.
     """
-    strategy = get_strategy(config.strategy)
-    run = RUN_KINDS[strategy.run_kind](config, strategy)
+    run = run_kind_of(config)(config, get_strategy(config.strategy))
     try:
         # A write that fails for want of space anywhere in the run ends in one sentence; the run stays resumable.
         with write_guard(config.train.output_dir or ".", resume_fix(Path(config.train.output_dir or "."))):

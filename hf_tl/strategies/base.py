@@ -19,6 +19,7 @@ from pathlib import Path
 
 from torch import nn
 
+from hf_tl.data.folds import check_cross_validation
 from hf_tl.errors import HfTlError, suggest
 from hf_tl.layers import find_blocks, param_depth
 from hf_tl.regularize import check_training_settings
@@ -158,6 +159,7 @@ class Strategy(ABC):
             raise HfTlError("Training float16 weights is unstable (and fp16 mixed precision refuses it); keep "
                             "torch_dtype float32 and set mixed_precision fp16 or bf16 instead.")
         check_training_settings(config, cls.run_kind == TRAINED, cls.name)
+        check_cross_validation(config, cls.learns, cls.name)
         if config.tasks and not cls.multitask:
             why = "trains nothing, so it " if not cls.learns else ""
             raise HfTlError(f"strategy {cls.name} {why}has no multi-task form; run each task alone.")

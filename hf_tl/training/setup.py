@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from hf_tl.data import PaddingCollator, load_raw_splits, with_data_source
 from hf_tl.data.few_shot import few_shot_indices
+from hf_tl.data.folds import split_fold
 from hf_tl.data.length_grouping import LengthGroupedSampler, example_lengths
 from hf_tl.errors import HfTlError
 from hf_tl.feature_cache import (
@@ -120,6 +121,11 @@ def resolve_config(config: RunConfig, need_train: bool) -> tuple[RunConfig, dict
             rows = few_shot_indices(train[resolved[name].label_column], data.few_shot_k, data.few_shot_seed,
                                     regression=data.task == "similarity")
             raw[name]["train"] = train.select(rows)
+        if data.cv_fold is not None and "train" in raw[name]:  # a fold run: the rest of train, and the fold as dev
+            d = resolved[name]
+            columns = {"text_column": d.text_column, **({"text_pair_column": d.text_pair_column}
+                                                        if TASKS[d.task].pair else {})}
+            raw[name]["train"], raw[name]["validation"] = split_fold(raw[name]["train"], d, columns)
     if config.is_multitask:
         return replace(config, tasks=resolved), raw
     return replace(config, data=next(iter(resolved.values()))), raw
