@@ -12,7 +12,8 @@ __version__ = "0.1.0"
 
 # Training and prediction pull in transformers, accelerate and peft: imported on first use, so that reading a config
 # (and the command line's --help) does not wait for them.
-_LAZY = {"Run": "hf_tl.predict", "load_run": "hf_tl.predict", "train": "hf_tl.runs"}
+_LAZY = {"Run": "hf_tl.predict", "load_run": "hf_tl.predict", "train": "hf_tl.runs",
+         "make_ensemble": "hf_tl.runs.ensemble"}
 
 
 def __getattr__(name: str):
@@ -22,4 +23,4 @@ def __getattr__(name: str):
 
 
 __all__ = ["DataArguments", "HfTlError", "ModelArguments", "RunConfig", "Run", "STRATEGIES", "StrategyArguments",
-           "TrainArguments", "load_config", "load_run", "parse_args", "train"]
+           "TrainArguments", "load_config", "load_run", "make_ensemble", "parse_args", "train"]

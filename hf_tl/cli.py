@@ -157,11 +157,30 @@ def _export(argv: list[str]) -> None:
     print(f"Wrote the {args.format} form of {args.run} to {out}; load it with {LOADERS[args.format]}(\"{out}\")")
 
 
+def _ensemble(argv: list[str]) -> None:
+    parser = ArgumentParser(prog="hf-tl ensemble", description="Make a run directory whose predictions are the "
+                            "averaged predictions of finished runs (copied into it); it loads with hf_tl.load_run, "
+                            "predicts, and pushes like any run.")
+    parser.add_argument("runs", nargs="+", help="Finished run directories of one task (a cross-validation run "
+                                                "stands for its folds).")
+    parser.add_argument("--output_dir", required=True, help="The ensemble's run directory.")
+    parser.add_argument("--weights", default="equal", choices=("equal", "dev"),
+                        help="equal, or dev: non-negative weights fitted on the dev split (its dev score is then "
+                             "optimistic).")
+    args, rest = parser.parse_known_args(argv)  # the rest: run options, e.g. --push_to_hub true --hub_model_id u/m
+    from hf_tl.config_io import parse_args
+    from hf_tl.runs import train
+    from hf_tl.strategies.ensemble import ensemble_flags
+
+    train(parse_args([*ensemble_flags(args.runs, args.weights), "--output_dir", args.output_dir, *rest]))
+
+
 COMMANDS = {
     "train": (_train, "Train a run: hf-tl train --config FILE.yaml [--key value ...]"),
     "trainable": (_trainable, "Print what trains, without training: hf-tl trainable FILE.yaml [--key value ...]"),
     "predict": (_predict, "Score a file with a run: hf-tl predict --run DIR --input FILE --output FILE"),
     "compare": (_compare, "Compare strategies: hf-tl compare CONFIG --strategies a,b,c --seeds 3 [--key value]"),
+    "ensemble": (_ensemble, "Average finished runs: hf-tl ensemble RUN RUN ... --output_dir DIR [--weights dev]"),
     "push": (_push, "Upload a run or comparison to the Hub: hf-tl push FOLDER user/name [--private]"),
     "export": (_export, "Write a run as a standard model: hf-tl export RUN --format FORMAT --output DIR [--merge]"),
     "embed": (_embed, "Write embeddings: hf-tl embed --model_name_or_path M --input FILE --output OUT.parquet|.npy"),

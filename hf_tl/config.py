@@ -327,6 +327,17 @@ class StrategyArguments:
         metadata={"help": "features: C of logistic and linear_svm (larger = weaker), alpha of ridge (larger = "
                           "stronger)."},
     )
+    ensemble_members: Optional[list[str]] = field(
+        default=None,
+        metadata={"help": "ensemble: the finished runs whose predictions are averaged (a cross-validation run "
+                          "stands for its folds); they must share the task (and labels)."},
+    )
+    ensemble_weights: Optional[str] = field(
+        default=None,
+        metadata={"help": "ensemble: equal (the default) or dev: non-negative weights fitted on the dev split's "
+                          "predictions (least squares for scores, log-likelihood for labels); the ensemble's dev "
+                          "score is then optimistic, and the card says so."},
+    )
     head_type: str = field(
         default="linear",
         metadata={"choices": HEAD_TYPES,

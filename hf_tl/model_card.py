@@ -18,8 +18,10 @@ from hf_tl.run_dir import (
     ADAPTER_DIR,
     CARD_FILE,
     CONFIG_FILE,
+    ENSEMBLE_FILE,
     INFO_FILE,
     LINEAGE_FILE,
+    MEMBERS_DIR,
     REPORT_FILE,
     RESULTS_FILE,
 )
@@ -172,6 +174,16 @@ def render(run_dir: Path, results: dict | None = None) -> str:
         keys = ("peft_type", "r", "lora_alpha", "lora_dropout", "target_modules", "num_virtual_tokens")
         lines += ["", "PEFT configuration:", "", *_table(["setting", "value"],
                                                          [[k, adapter[k]] for k in keys if adapter.get(k)])]
+    ensemble = _read(run_dir / ENSEMBLE_FILE)
+    if ensemble:
+        metric = ensemble["metric"]
+        fitted = "fitted on the dev split (so the ensemble's dev score is optimistic)" \
+            if ensemble["weights"] == "dev" else "equal"
+        lines += ["", "## Members", "", f"The ensemble averages its members' predictions; weights {fitted}. Each "
+                  f"member is a run directory under `{MEMBERS_DIR}/` and loads on its own too.", "",
+                  *_table(["member", "strategy", "model", "architecture", "weight", f"dev {metric}"],
+                          [[f"`{m['name']}`", m["strategy"], f"`{m['model']}`", m["architecture"],
+                            f"{m['weight']:.3f}", f"{m[f'dev_{metric}']:.4f}"] for m in ensemble["members"]])]
     lines += ["", "## Training settings", "", *_table(["setting", "value"], [
         ["pooling / layer", f"{m.pooling} / {m.layer}"], ["max length", m.max_length],
         ["epochs (configured)", t.max_steps and f"{t.max_steps} steps" or t.num_train_epochs],

@@ -54,6 +54,8 @@ TOKENIZER_DIR = "tokenizer"
 CHECKPOINTS_DIR = "checkpoints"
 REPORT_FILE = "trainable_parameters"
 WEIGHTS_FILE = "model.safetensors"  # a weights-only checkpoint's one file (save_only_model)
+ENSEMBLE_FILE = "ensemble.json"  # an ensemble's members and weights (hf_tl.runs.ensemble)
+MEMBERS_DIR = "members"  # an ensemble's member runs
 STAGING_SUFFIX = ".partial"  # checkpoints/.checkpoint-N.partial: a checkpoint being written
 
 

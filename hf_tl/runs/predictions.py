@@ -13,7 +13,7 @@ import torch
 from hf_tl.errors import HfTlError
 
 
-def load_finished(run_dir: str | Path) -> tuple:
+def load_finished(run_dir: str | Path, device=None) -> tuple:
     """Load a finished single-task run for scoring, as its kind loads it (its own modelling code is never run).
 
     Returns:
@@ -33,7 +33,7 @@ def load_finished(run_dir: str | Path) -> tuple:
     if config.is_multitask:
         raise HfTlError(f"'{run_dir}' trained several tasks; per-example predictions are read from one-task runs.")
     config = replace(config, model=replace(config.model, trust_remote_code=False))
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return config, run_kind_of(config).load(run_dir, config, device)
 
 
