@@ -34,6 +34,7 @@ LOSS_FITS = {
     "angle": (("similarity",), True),
     "mnrl": (("similarity",), True),
 }
+AUGMENTATIONS = ("swap_pairs", "random_swap", "random_deletion")  # word-level and pair operations (hf_tl.data.augment)
 PENALTY_SCOPES = ("head", "trained")  # which weights l1_penalty and l2_penalty cover
 
 

@@ -22,8 +22,11 @@ def mse_loss(predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def cross_entropy_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
-    """Cross-entropy of ``(batch, classes)`` logits against integer targets, optionally label-smoothed."""
-    return functional.cross_entropy(logits.float(), targets.long(), label_smoothing=label_smoothing)
+    """Cross-entropy of ``(batch, classes)`` logits against integer targets, or against ``(batch, classes)`` target
+    probabilities (a teacher's: the KL divergence to them plus their constant entropy), optionally label-smoothed."""
+    soft = targets.is_floating_point() and targets.dim() == 2
+    return functional.cross_entropy(logits.float(), targets.float() if soft else targets.long(),
+                                    label_smoothing=label_smoothing)
 
 
 def rank_loss(scores: torch.Tensor, targets: torch.Tensor, scale: float = RANK_SCALE) -> torch.Tensor:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hf_tl.backbone import looks_like_path, resolve_checkpoint
 from hf_tl.config_io import load_config
-from hf_tl.regularize import training_settings
+from hf_tl.regularize import data_settings, training_settings
 from hf_tl.run_dir import (
     ADAPTER_DIR,
     CARD_FILE,
@@ -194,6 +194,7 @@ def render(run_dir: Path, results: dict | None = None) -> str:
         ["precision", t.mixed_precision],
         ["loss and regularisation", "; ".join([f"head_dropout: {s.head_dropout}", f"weight_decay: {t.weight_decay}",
                                                *training_settings(config)])],
+        ["data augmentation", "; ".join(data_settings(config)) or "none"],
         ["wall time (s)", results.get("train_runtime_s", "-")],
         ["hardware", _hardware(info)],
         ["libraries", ", ".join(f"{k} {v}" for k, v in info.get("versions", {}).items())],

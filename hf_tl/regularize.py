@@ -30,12 +30,26 @@ def training_settings(config) -> list[str]:
             out.append(f"loss{where}: {data.loss}")
         if data.positive_min_score is not None:
             out.append(f"positive_min_score{where}: {data.positive_min_score}")
+        if data.distill_from:
+            out.append(f"distill_from{where}: {data.distill_from} (teacher share {data.distill_alpha})")
     s = config.strategy
     for option in ("l1_penalty", "l2_penalty", "label_smoothing"):
         if getattr(s, option):
             out.append(f"{option}: {getattr(s, option)}")
     if s.l1_penalty or s.l2_penalty:
         out.append(f"penalty_on: {s.penalty_on}")
+    return out
+
+
+def data_settings(config) -> list[str]:
+    """The augmentation settings of ``config`` (rows added to the train split), as ``["option: value", ...]``."""
+    out = []
+    for name, data in config.task_data().items():
+        where = f" ({name})" if config.is_multitask else ""
+        if data.augment:
+            out.append(f"augment{where}: {', '.join(data.augment)} (x{data.augment_copies}, seed {data.augment_seed})")
+        if data.silver_from:
+            out.append(f"silver_from{where}: {data.silver_from} ({data.silver_pairs or 'as many as train'} pairs)")
     return out
 
 

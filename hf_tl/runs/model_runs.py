@@ -38,6 +38,7 @@ from hf_tl.run_info import training_info
 from hf_tl.runs.base import LoadedRun, RunKind, open_run, register_run_kind
 from hf_tl.runs.record import RunRecord, best_results
 from hf_tl.runs.resume import check_resumed_config
+from hf_tl.runs.teacher import add_silver_pairs, distilled_targets
 from hf_tl.safe_io import write_guard
 from hf_tl.standard.one_copy import backbone_weights
 from hf_tl.standard.place import write_root_model
@@ -63,6 +64,9 @@ class ModelRun(RunKind):
         # Every process reads and checks the raw data itself, so a data error stops all of them alike instead of
         # leaving the others waiting at a barrier.
         config, raw = resolve_config(self.config, need_train=self.needs_train_data)
+        if any(d.silver_from for d in config.task_data().values()) and self.needs_train_data:
+            raw, added = add_silver_pairs(raw, config)
+            accelerator.print(f"hf_tl: {added} silver pairs scored by the teacher join the gold train pairs")
         if resume_from is not None:
             # Before anything in the run is rewritten.
             check_resumed_config(config, run_dir, resume_from, accelerator.num_processes)
@@ -78,6 +82,8 @@ class ModelRun(RunKind):
         # The first process on each machine fills the tokenized cache; the others then read what it wrote.
         with accelerator.local_main_process_first():
             splits, token_status = tokenize_splits(tasks, raw, store=t.cache_tokenized)
+        if any(d.distill_from for d in config.task_data().values()) and self.needs_train_data:
+            splits = distilled_targets(splits, raw, config, tasks)
         if accelerator.is_local_main_process and "hit" in token_status.values():
             print("hf_tl: tokens read from the cache of an earlier run: " + ", ".join(
                 k for k, v in token_status.items() if v == "hit"), flush=True)

@@ -17,6 +17,7 @@ from accelerate.utils import (
 from torch.utils.data import DataLoader
 
 from hf_tl.data import PaddingCollator, load_raw_splits, with_data_source
+from hf_tl.data.augment import augment_split
 from hf_tl.data.few_shot import few_shot_indices
 from hf_tl.data.folds import split_fold
 from hf_tl.data.length_grouping import LengthGroupedSampler, example_lengths
@@ -126,6 +127,12 @@ def resolve_config(config: RunConfig, need_train: bool) -> tuple[RunConfig, dict
             columns = {"text_column": d.text_column, **({"text_pair_column": d.text_pair_column}
                                                         if TASKS[d.task].pair else {})}
             raw[name]["train"], raw[name]["validation"] = split_fold(raw[name]["train"], d, columns)
+        if data.augment and "train" in raw[name]:  # after the folds: a held-out row is never augmented into train
+            d = resolved[name]
+            columns = {"text": d.text_column, **({"text_pair": d.text_pair_column} if TASKS[d.task].pair else {}),
+                       "label": d.label_column}
+            raw[name]["train"] = augment_split(raw[name]["train"], d.augment, d.augment_copies, d.augment_seed,
+                                               columns)
     if config.is_multitask:
         return replace(config, tasks=resolved), raw
     return replace(config, data=next(iter(resolved.values()))), raw
