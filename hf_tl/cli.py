@@ -1,5 +1,5 @@
-"""The ``hf-tl`` command: ``train``, ``trainable`` (dry run), ``predict``, ``compare``, ``push``, ``export`` and
-``embed``."""
+"""The ``hf-tl`` command: ``train``, ``trainable`` (dry run), ``predict``, ``compare``, ``tune``, ``ensemble``,
+``push``, ``export`` and ``embed``."""
 
 from __future__ import annotations
 
@@ -157,6 +157,24 @@ def _export(argv: list[str]) -> None:
     print(f"Wrote the {args.format} form of {args.run} to {out}; load it with {LOADERS[args.format]}(\"{out}\")")
 
 
+def _tune(argv: list[str]) -> None:
+    parser = ArgumentParser(prog="hf-tl tune", description="Search a config's hyperparameters with Optuna: each "
+                            "trial a child run, pruned on its eval log; writes a table, a chart and the best config.")
+    parser.add_argument("config", help="The recipe config (YAML) every trial starts from.")
+    parser.add_argument("--search_space", required=True, help="YAML: option -> {type: float|int|categorical, low, "
+                                                              "high, log} or {type: categorical, choices: [...]}.")
+    parser.add_argument("--n_trials", type=int, default=20, help="Trials in all (an interrupted search continues).")
+    parser.add_argument("--output_dir", default=None, help="The tuning folder (default: runs/tune_CONFIG).")
+    parser.add_argument("--timeout", type=float, default=None, help="Start no trial after this many seconds.")
+    args, overrides = parser.parse_known_args(argv)  # the rest: --key value flags for every trial
+    from hf_tl.tune import tune
+
+    output = args.output_dir or f"runs/tune_{Path(args.config).stem}"
+    folder = tune(args.config, args.search_space, args.n_trials, output, overrides, args.timeout)
+    print((folder / "trials.md").read_text())
+    print(f"Search written to {folder}; train the best config with hf-tl train --config {folder / 'best_config.yaml'}")
+
+
 def _ensemble(argv: list[str]) -> None:
     parser = ArgumentParser(prog="hf-tl ensemble", description="Make a run directory whose predictions are the "
                             "averaged predictions of finished runs (copied into it); it loads with hf_tl.load_run, "
@@ -180,6 +198,7 @@ COMMANDS = {
     "trainable": (_trainable, "Print what trains, without training: hf-tl trainable FILE.yaml [--key value ...]"),
     "predict": (_predict, "Score a file with a run: hf-tl predict --run DIR --input FILE --output FILE"),
     "compare": (_compare, "Compare strategies: hf-tl compare CONFIG --strategies a,b,c --seeds 3 [--key value]"),
+    "tune": (_tune, "Search hyperparameters: hf-tl tune CONFIG --search_space FILE --n_trials N [--key value]"),
     "ensemble": (_ensemble, "Average finished runs: hf-tl ensemble RUN RUN ... --output_dir DIR [--weights dev]"),
     "push": (_push, "Upload a run or comparison to the Hub: hf-tl push FOLDER user/name [--private]"),
     "export": (_export, "Write a run as a standard model: hf-tl export RUN --format FORMAT --output DIR [--merge]"),

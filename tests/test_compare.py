@@ -14,10 +14,9 @@ from hf_tl.errors import HfTlError
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture
-def tiny_config(tiny_bert, tmp_path):
-    """A recipe config for the tiny BERT on a slice of STS-B."""
-    path = tmp_path / "tiny.yaml"
+def write_tiny_config(tiny_bert: str, folder):
+    """Write a recipe config for the tiny BERT on a slice of STS-B into ``folder``."""
+    path = folder / "tiny.yaml"
     flags = dict(zip(STSB_ARGS[::2], STSB_ARGS[1::2]))
     path.write_text(f"""model_name_or_path: {tiny_bert}
 task: similarity
@@ -34,6 +33,12 @@ seed: 3
 output_dir: unused
 """)
     return path
+
+
+@pytest.fixture
+def tiny_config(tiny_bert, tmp_path):
+    """A recipe config for the tiny BERT on a slice of STS-B."""
+    return write_tiny_config(tiny_bert, tmp_path)
 
 
 @pytest.mark.real_data
