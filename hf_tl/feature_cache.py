@@ -267,3 +267,11 @@ class FeatureDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         return {name: column[index] for name, column in self.columns.items()}
+
+    def select(self, indices) -> FeatureDataset:
+        """The rows ``indices`` (in that order), e.g. a cross-validation fold's rows of the whole train split."""
+        index = torch.as_tensor(np.asarray(indices), dtype=torch.long)
+        out = FeatureDataset.__new__(FeatureDataset)
+        out.columns = {name: column[index] for name, column in self.columns.items()}
+        out.lengths = None if self.lengths is None else [self.lengths[i] for i in index.tolist()]
+        return out

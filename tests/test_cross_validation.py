@@ -42,3 +42,27 @@ def test_cross_validation_writes_folds_estimates_and_out_of_fold_predictions(tin
     run_recipe([*argv, "--resume_from_checkpoint", "latest"])
     assert capsys.readouterr().out.count("finished earlier, kept") == 3
     assert {p: p.stat().st_mtime for p in before} == before
+
+
+@pytest.mark.real_data
+def test_the_folds_of_a_frozen_run_share_one_backbone_pass(tiny_bert, tmp_path, monkeypatch):
+    import hf_tl.feature_cache as feature_cache
+
+    calls = []
+    compute = feature_cache.compute_features
+
+    def counted(model, dataset, *args, **kwargs):
+        calls.append(len(dataset))
+        return compute(model, dataset, *args, **kwargs)
+
+    monkeypatch.setattr(feature_cache, "compute_features", counted)
+    out = tmp_path / "cv"
+    run_recipe(tiny_args(tiny_bert, out, "--strategy", "frozen", "--cv_folds", "3", "--feature_cache_dir",
+                         str(tmp_path / "features"), train=36, dev=12))
+    assert calls == [36]  # the whole train split, once, for all three folds
+    summary = json.loads((out / "cv_results.json").read_text())
+    for f in summary["per_fold"]:  # each fold trained on features of its own rows only: its records say so
+        fold_results = json.loads((out / f"fold-{f['fold']}" / "eval_results.json").read_text())
+        assert fold_results["train_samples"] == {"similarity": 36 - f["rows"]}
+        assert fold_results["eval_samples"] == f["rows"]
+        assert f["held_out"]["spearmanr"] == pytest.approx(fold_results["eval_spearmanr"], abs=1e-5)

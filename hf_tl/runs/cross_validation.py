@@ -210,3 +210,32 @@ def markdown(summary: dict) -> str:
     lines.append("| dev, the folds' averaged predictions | " + " | ".join(
         f"{summary['dev_of_averaged_folds'][k]:.4f}" for k in summary["held_out"]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def shares_train_features(config) -> bool:
+    """Whether a fold run's features can be cut from the whole train split's: one fold of a one-task run whose
+    train rows are the file's own (no augmentation, silver pairs or teacher targets)."""
+    d = config.data
+    return (not config.is_multitask and d.cv_fold is not None
+            and not (d.augment or d.silver_from or d.distill_from or d.few_shot_k))
+
+
+def fold_feature_splits(model, config, tasks: dict, tokenizer, accelerator, store: bool) -> tuple[dict, dict]:
+    """A fold run's train and held-out features, cut from the features of the whole train split, so the K folds of
+    a cross-validation share one feature-cache entry and the backbone runs over the train split once.
+
+    Returns:
+        ``({task: {"train": FeatureDataset, "validation": FeatureDataset}}, {"task/split": cache status})``.
+    """
+    from hf_tl.training.setup import cached_feature_splits, tokenize_splits
+
+    name, data = next(iter(tasks)), config.data
+    _, raw = resolve_config(replace(config, data=replace(data, cv_fold=None, cv_folds=None)), need_train=True)
+    whole_train = raw[name]["train"]
+    tokenized, _ = tokenize_splits(tasks, {name: {"train": whole_train}}, store=config.train.cache_tokenized)
+    features, status = cached_feature_splits(model, tokenized, config, tokenizer, accelerator, store=store)
+    ids = fold_ids_of(whole_train, data, _text_columns(config))
+    whole = features[name]["train"]
+    splits = {name: {"train": whole.select(np.flatnonzero(ids != data.cv_fold)),
+                     "validation": whole.select(np.flatnonzero(ids == data.cv_fold))}}
+    return splits, {f"{name}/train": status[f"{name}/train"], f"{name}/validation": status[f"{name}/train"]}

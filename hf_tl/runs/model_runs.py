@@ -36,6 +36,7 @@ from hf_tl.run_dir import (
 )
 from hf_tl.run_info import training_info
 from hf_tl.runs.base import LoadedRun, RunKind, open_run, register_run_kind
+from hf_tl.runs.cross_validation import fold_feature_splits, shares_train_features
 from hf_tl.runs.record import RunRecord, best_results
 from hf_tl.runs.resume import check_resumed_config
 from hf_tl.runs.teacher import add_silver_pairs, distilled_targets
@@ -89,8 +90,12 @@ class ModelRun(RunKind):
                 k for k, v in token_status.items() if v == "hit"), flush=True)
         cache_status = {}
         if strategy.fixed_features and (t.cache_features or self.needs_features):  # heads learn from features
-            splits, cache_status = cached_feature_splits(model, splits, config, tokenizer, accelerator,
-                                                         store=t.cache_features)
+            if shares_train_features(config):  # a cross-validation fold: cut from the whole train split's
+                splits, cache_status = fold_feature_splits(model, config, tasks, tokenizer, accelerator,
+                                                           store=t.cache_features)
+            else:
+                splits, cache_status = cached_feature_splits(model, splits, config, tokenizer, accelerator,
+                                                             store=t.cache_features)
         with accelerator.main_process_first():  # evaluate copies the metric modules into its cache: once, main first
             evaluators = {name: task.evaluator() for name, task in tasks.items()}
         evaluator = next(iter(evaluators.values())) if len(evaluators) == 1 else MultiTaskEvaluator(evaluators)
