@@ -182,10 +182,10 @@ def check_compatible(configs: list, members: list[Path]) -> None:
 
 
 def member_names(members: list[Path]) -> list[str]:
-    """Unique folder names for the members: their own, with the parent's for cross-validation folds."""
+    """Unique folder names for the members: their own, with the parent's for a fold or a comparison's seed."""
     names = []
     for i, path in enumerate(members):
-        base = f"{path.parent.name}-{path.name}" if path.name.startswith("fold-") else path.name
+        base = f"{path.parent.name}-{path.name}" if path.name.startswith(("fold-", "seed-")) else path.name
         names.append(f"{i}-{base}")
     return names
 
