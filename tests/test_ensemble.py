@@ -40,7 +40,7 @@ def test_an_ensemble_of_one_run_twice_predicts_what_the_run_predicts(members, tm
 
 
 @pytest.mark.real_data
-def test_a_bi_and_a_cross_encoder_with_dev_weights(members, tmp_path, capsys):
+def test_a_bi_and_a_cross_encoder_with_dev_weights(members, tmp_path, capsys, hub):
     out = tmp_path / "mixed"
     cli(["ensemble", str(members / "bi"), str(members / "cross"), "--output_dir", str(out), "--weights", "dev"])
     assert "Run saved to" in capsys.readouterr().out
@@ -55,6 +55,12 @@ def test_a_bi_and_a_cross_encoder_with_dev_weights(members, tmp_path, capsys):
     assert "## Members" in card and "optimistic" in card and "`0-bi`" in card
     assert (out / "members" / "0-bi" / "eval_results.json").is_file()
     assert not (out / "members" / "0-bi" / "checkpoints").exists()  # members are copied without checkpoints
+    # Pushed, it loads from the Hub and predicts as the local copy does.
+    from hf_tl.hub import push_folder
+
+    push_folder(out, "alice/tiny-ensemble")
+    assert any(name.startswith("members/1-cross/") for name in hub.repos["alice/tiny-ensemble"].files)
+    assert hf_tl.load_run("alice/tiny-ensemble").predict(PAIRS) == pytest.approx(scores, abs=1e-6)
 
 
 def test_combine_averages_scores_and_class_probabilities():
