@@ -33,6 +33,7 @@ from hf_tl.errors import HfTlError
 from hf_tl.predict_io import write_rows
 from hf_tl.run_dir import CONFIG_FILE, REPORT_FILE, RESULTS_FILE, find_checkpoint, write_json
 from hf_tl.runs.base import CROSS_VALIDATION, RunKind, register_run_kind, train
+from hf_tl.runs.ensemble import combine
 from hf_tl.runs.predictions import load_finished, split_predictions
 from hf_tl.safe_io import atomic_file, atomic_write_text
 from hf_tl.training.setup import resolve_config
@@ -161,7 +162,7 @@ def summarise(run_dir: Path, config, train_split) -> dict:
         "held_out": {k: interval([f["held_out"][k] for f in per_fold]) for k in names},
         "dev": {k: interval([f["dev"][k] for f in per_fold]) for k in names},
         "out_of_fold": evaluator(oof, targets),
-        "dev_of_averaged_folds": evaluator(_average(dev_outputs), dev_targets),
+        "dev_of_averaged_folds": evaluator(combine(dev_outputs, np.full(folds, 1 / folds)), dev_targets),
     }
     with atomic_file(run_dir / OOF_ARRAYS) as tmp, open(tmp, "wb") as fh:  # a file object: savez adds no suffix
         np.savez(fh, predictions=oof, targets=targets, folds=ids)
@@ -174,15 +175,6 @@ def summarise(run_dir: Path, config, train_split) -> dict:
     write_json(run_dir / f"{SUMMARY}.json", summary)
     atomic_write_text(run_dir / f"{SUMMARY}.md", markdown(summary))
     return summary
-
-
-def _average(outputs: list[np.ndarray]) -> np.ndarray:
-    """The members' mean prediction: scores averaged; logits averaged as probabilities."""
-    stacked = np.stack(outputs)
-    if stacked.ndim == 3:
-        stacked = np.exp(stacked - stacked.max(-1, keepdims=True))
-        stacked = stacked / stacked.sum(-1, keepdims=True)
-    return stacked.mean(0)
 
 
 def _text_columns(config) -> dict[str, str]:
