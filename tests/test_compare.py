@@ -146,7 +146,8 @@ def _assert_one_legend_entry_per_strategy(runs, rows, metric):
 def test_compare_eval_points_architecture_and_cache_hits(tiny_config, tmp_path):
     folder = tmp_path / "cmp"
     cli(["compare", str(tiny_config), "--strategies", "zero_shot,frozen", "--seeds", "2", "--output_dir", str(folder),
-         "--eval_points", "3", "--feature_cache_dir", str(tmp_path / "features")])
+         "--eval_points", "3", "--feature_cache_dir", str(tmp_path / "features"), "--bootstrap", "0"])
+    assert not (folder / "significance.md").exists()  # --bootstrap 0: no test
     rows = {r["strategy"]: r for r in csv.DictReader((folder / "table.csv").open())}
     assert rows["zero_shot"]["architecture"] == "bi-encoder" and rows["frozen"]["architecture"] == "cross-encoder"
     table = (folder / "table.md").read_text()

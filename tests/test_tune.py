@@ -51,3 +51,41 @@ def test_bad_search_spaces_are_refused(tmp_path, text, message):
     path.write_text(text + "\n")
     with pytest.raises(HfTlError, match=message):
         read_search_space(path)
+
+
+class PruningTrial:
+    """What _run_trial asks of an Optuna trial, with a pruner that stops the run at its first evaluation."""
+
+    number = 0
+
+    def __init__(self):
+        self.reports, self.attrs = [], {}
+
+    def suggest_float(self, name, low, high, log=False):
+        return low
+
+    def report(self, value, step):
+        self.reports.append((step, value))
+
+    def should_prune(self):
+        return True
+
+    def set_user_attr(self, key, value):
+        self.attrs[key] = value
+
+
+@pytest.mark.real_data
+def test_a_trial_the_pruner_stops_is_ended_at_its_first_evaluation(tiny_bert, tmp_path):
+    import optuna
+    from test_compare import write_tiny_config
+
+    from hf_tl.tune import _run_trial
+
+    config = write_tiny_config(tiny_bert, tmp_path)
+    trial = PruningTrial()
+    with pytest.raises(optuna.TrialPruned):
+        _run_trial(trial, str(config), {"learning_rate": {"type": "float", "low": 1e-3, "high": 1e-2}},
+                   ["--max_train_samples", "32", "--num_train_epochs", "4", "--eval_strategy", "steps",
+                    "--eval_steps", "1"], tmp_path, ["spearmanr"])
+    assert trial.reports and trial.reports[0][0] == 1  # the step-1 evaluation was reported, then the run stopped
+    assert not (tmp_path / "trials" / "trial-0" / "eval_results.json").exists()
