@@ -86,6 +86,15 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         os.fsync(fh.fileno())
 
 
+def atomic_write_arrays(path: str | os.PathLike, **arrays) -> None:
+    """Write numpy ``arrays`` to ``path`` as one ``.npz`` atomically (see :func:`atomic_file`); the name is kept as
+    given (``numpy.savez`` would add a suffix to a path)."""
+    import numpy as np
+
+    with atomic_file(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
+
+
 def replace_dir(new: Path, final: Path) -> None:
     """Move the finished folder ``new`` to ``final``, replacing a folder already there (renames only)."""
     if final.exists():

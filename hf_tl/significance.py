@@ -153,7 +153,7 @@ def test_runs(runs: list[dict], metric: str, means: dict[str, float], folder: Pa
     from hf_tl.config_io import load_config
     from hf_tl.run_dir import CONFIG_FILE
     from hf_tl.runs.predictions import evaluator_of
-    from hf_tl.safe_io import atomic_file, atomic_write_text
+    from hf_tl.safe_io import atomic_write_arrays, atomic_write_text
 
     predictions, targets = {}, None
     for run in runs:
@@ -167,8 +167,7 @@ def test_runs(runs: list[dict], metric: str, means: dict[str, float], folder: Pa
             if found is None:
                 return None
             pred, target = found
-            with atomic_file(stored) as tmp, open(tmp, "wb") as fh:  # a file object: savez adds no suffix
-                np.savez(fh, predictions=pred, targets=target)
+            atomic_write_arrays(stored, predictions=pred, targets=target)
         targets = target if targets is None else targets
         predictions.setdefault(run["strategy"], []).append(pred)
     evaluator = evaluator_of(load_config(Path(runs[0]["path"]) / CONFIG_FILE))

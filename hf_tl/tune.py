@@ -79,6 +79,12 @@ def _suggest(trial, option: str, spec: dict):
     return trial.suggest_categorical(option, spec["choices"])
 
 
+def _flags(values: dict) -> list[str]:
+    """``--option value`` flags of a trial's values (a list value as several words)."""
+    return [f for option, value in values.items()
+            for f in (f"--{option}", *(map(str, value) if isinstance(value, list) else [str(value)]))]
+
+
 def _evaluations(run_dir: Path) -> list[dict]:
     log = run_dir / LOG_FILE
     if not log.is_file():
@@ -103,8 +109,7 @@ def _run_trial(trial, config_path: str, space: dict, overrides: list[str], folde
 
     values = {option: _suggest(trial, option, spec) for option, spec in space.items()}
     out = folder / "trials" / f"trial-{trial.number}"
-    flags = [f for option, value in values.items()
-             for f in (f"--{option}", *(map(str, value) if isinstance(value, list) else [str(value)]))]
+    flags = _flags(values)
     command = [sys.executable, "-m", "hf_tl.cli", "train", "--config", config_path, *overrides, *flags,
                "--output_dir", str(out), "--overwrite_output_dir", "true"]
     trial.set_user_attr("command", command)
@@ -224,8 +229,7 @@ def write_results(study, folder: Path, config_path: str, overrides: list[str], m
         lines.append(f"| {r['trial']}{mark} | " + " | ".join(_shown(r[p]) for p in params)
                      + f" | {value} | {r['state']} | {r['wall_s']} |")
     atomic_write_text(folder / "trials.md", "\n".join(lines) + "\n")
-    flags = [f for option, value in best.params.items()
-             for f in (f"--{option}", *(map(str, value) if isinstance(value, list) else [str(value)]))]
+    flags = _flags(best.params)
     best_config = parse_args(["--config", config_path, *overrides, *flags,
                               "--output_dir", str(folder / "best_run")])
     write_yaml(best_config, folder / "best_config.yaml")

@@ -35,7 +35,7 @@ from hf_tl.run_dir import CONFIG_FILE, REPORT_FILE, RESULTS_FILE, find_checkpoin
 from hf_tl.runs.base import CROSS_VALIDATION, RunKind, register_run_kind, train
 from hf_tl.runs.ensemble import combine
 from hf_tl.runs.predictions import load_finished, split_predictions
-from hf_tl.safe_io import atomic_file, atomic_write_text
+from hf_tl.safe_io import atomic_write_arrays, atomic_write_text
 from hf_tl.training.setup import resolve_config
 
 OOF_ARRAYS = "oof_predictions.npz"
@@ -164,8 +164,7 @@ def summarise(run_dir: Path, config, train_split) -> dict:
         "out_of_fold": evaluator(oof, targets),
         "dev_of_averaged_folds": evaluator(combine(dev_outputs, np.full(folds, 1 / folds)), dev_targets),
     }
-    with atomic_file(run_dir / OOF_ARRAYS) as tmp, open(tmp, "wb") as fh:  # a file object: savez adds no suffix
-        np.savez(fh, predictions=oof, targets=targets, folds=ids)
+    atomic_write_arrays(run_dir / OOF_ARRAYS, predictions=oof, targets=targets, folds=ids)
     task = next(iter(run.tasks.values()))
     columns = _text_columns(config)
     decoded = task.decode(oof)

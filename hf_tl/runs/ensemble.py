@@ -190,7 +190,8 @@ def member_names(members: list[Path]) -> list[str]:
     return names
 
 
-def _probabilities(logits: np.ndarray) -> np.ndarray:
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis of class logits."""
     shifted = np.exp(logits - logits.max(-1, keepdims=True))
     return shifted / shifted.sum(-1, keepdims=True)
 
@@ -201,7 +202,7 @@ def combine(outputs: list[np.ndarray], weights: np.ndarray) -> np.ndarray:
     stacked = np.stack([np.asarray(o, dtype=np.float64) for o in outputs])
     w = np.asarray(weights, dtype=np.float64).reshape(-1, *([1] * (stacked.ndim - 1)))
     if stacked.ndim == 3:
-        return np.log((w * _probabilities(stacked)).sum(0) + 1e-12)
+        return np.log((w * probabilities(stacked)).sum(0) + 1e-12)
     return (w * stacked).sum(0)
 
 
@@ -216,7 +217,7 @@ def fit_weights(outputs: list[np.ndarray], targets: np.ndarray) -> np.ndarray:
         design = np.column_stack([stacked.T, np.ones(stacked.shape[1])])  # an intercept, left out of the weights
         weights = nnls(design, np.asarray(targets, dtype=np.float64))[0][:n]
     else:
-        probs = _probabilities(stacked)[:, np.arange(stacked.shape[1]), np.asarray(targets, dtype=int)]
+        probs = probabilities(stacked)[:, np.arange(stacked.shape[1]), np.asarray(targets, dtype=int)]
 
         def loss(z):
             w = np.exp(z - z.max())

@@ -8,6 +8,7 @@ import random
 import numpy as np
 
 from hf_tl.errors import HfTlError
+from hf_tl.runs.ensemble import probabilities
 from hf_tl.runs.predictions import load_finished
 
 CANDIDATES = 20  # silver pairs: the sentences a sentence's most word-sharing partner is chosen from
@@ -104,8 +105,7 @@ def distilled_targets(splits: dict, raw: dict, config, tasks: dict) -> dict:
         teacher = np.asarray(run(inputs, next(iter(run.tasks)), 64), dtype=np.float64)
         gold = np.asarray(train["labels"])
         if teacher.ndim == 2:  # class logits -> probabilities; the gold labels as one-hot rows
-            teacher = np.exp(teacher - teacher.max(-1, keepdims=True))
-            teacher /= teacher.sum(-1, keepdims=True)
+            teacher = probabilities(teacher)
             gold = np.eye(teacher.shape[1])[gold.astype(int)]
         targets = data.distill_alpha * teacher + (1 - data.distill_alpha) * gold
         splits[name]["train"] = train.remove_columns("labels").add_column("labels", targets.tolist())
