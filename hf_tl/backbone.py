@@ -38,6 +38,7 @@ class Backbone:
     tokenizer: object
     is_decoder: bool
     source: str  # where the weights came from (Hub id or directory)
+    random_init: bool = False  # the weights are the architecture's own random initialisation, not the checkpoint's
 
 
 def resolve_checkpoint(name_or_path: str) -> str:
@@ -109,13 +110,16 @@ def _no_pooler_kwargs(config) -> dict:
     return {"add_pooling_layer": False} if "add_pooling_layer" in inspect.signature(model_class).parameters else {}
 
 
-def load_backbone(args: ModelArguments, weights_dir: str | None = None, tokenizer_dir: str | None = None) -> Backbone:
+def load_backbone(args: ModelArguments, weights_dir: str | None = None, tokenizer_dir: str | None = None,
+                  random_init: bool = False) -> Backbone:
     """Load the backbone and tokenizer named by ``args``.
 
     Args:
         args: The model settings (checkpoint, dtype, padding side, GGUF file, remote code).
         weights_dir: Load the weights from this folder instead (a finished run's fine-tuned backbone).
         tokenizer_dir: Load the tokenizer from this folder instead (a finished run's tokenizer).
+        random_init: Build the checkpoint's architecture (with ``config_overrides``) with random weights, the
+            model's own initialisation under the run's seed; its weights are not read.
 
     Returns:
         The :class:`Backbone`, with a pad token set (decoders such as GPT-2 have none: EOS serves).
@@ -145,9 +149,16 @@ def load_backbone(args: ModelArguments, weights_dir: str | None = None, tokenize
         dtype = getattr(torch, args.torch_dtype)
         weights = {} if gguf else {"use_safetensors": True}
         weights.update(_no_pooler_kwargs(config))
-        with quiet_transformers():  # its load report would list the pooler we drop on purpose
-            model, info = AutoModel.from_pretrained(source, config=config, dtype=dtype, output_loading_info=True,
-                                                    **weights, **common)
+        if random_init and weights_dir is None:
+            _override(config, args.config_overrides)
+            with quiet_transformers():
+                model = AutoModel.from_config(config, dtype=dtype, trust_remote_code=args.trust_remote_code,
+                                              **_no_pooler_kwargs(config))
+            info = {}
+        else:
+            with quiet_transformers():  # its load report would list the pooler we drop on purpose
+                model, info = AutoModel.from_pretrained(source, config=config, dtype=dtype, output_loading_info=True,
+                                                        **weights, **common)
     except HfTlError:
         raise
     except (OSError, ValueError) as err:
@@ -192,7 +203,23 @@ def load_backbone(args: ModelArguments, weights_dir: str | None = None, tokenize
         tokenizer.padding_side = "right"
     if getattr(model.config, "pad_token_id", None) is None:
         model.config.pad_token_id = tokenizer.pad_token_id
-    return Backbone(model=model, tokenizer=tokenizer, is_decoder=is_decoder, source=source)
+    return Backbone(model=model, tokenizer=tokenizer, is_decoder=is_decoder, source=source,
+                    random_init=random_init and weights_dir is None)
+
+
+def _override(config, overrides: str | None) -> None:
+    """Set ``config_overrides`` on a model config.
+
+    Raises:
+        HfTlError: naming a key the config does not have.
+    """
+    from hf_tl.choices import parse_overrides
+
+    for key, value in parse_overrides(overrides or "").items():
+        if not hasattr(config, key):
+            raise HfTlError(f"config_overrides names '{key}', which the {config.model_type} config does not have; "
+                            f"check the key (e.g. num_hidden_layers, hidden_size).")
+        setattr(config, key, value)
 
 
 def is_decoder_config(config) -> bool:

@@ -40,18 +40,19 @@ def build(config: RunConfig, apply_strategy: bool = True, weights_dir: str | Non
     Raises:
         HfTlError: for a checkpoint that cannot be loaded or a strategy that does not fit the model.
     """
+    strategy = get_strategy(config.strategy)
     if config.model.init_from_run and weights_dir is None:
         backbone = load_init_backbone(config.model)
     else:
-        backbone = load_backbone(config.model, weights_dir, tokenizer_dir)
+        backbone = load_backbone(config.model, weights_dir, tokenizer_dir, random_init=strategy.random_init)
     tasks = {name: get_task(data, backbone.tokenizer, config.model.max_length)
              for name, data in config.task_data().items()}
     hidden, layer = backbone.model.config.hidden_size, config.model.layer
     pooling, style = default_pooling(config.model, backbone.is_decoder), None
     if config.strategy.head_type == "native":
         style, pooling = _native(config, backbone)
-    heads = {name: task.build_head(feature_size(layer, hidden), config.strategy, native_style=style)
-             for name, task in tasks.items()}
+    heads = {name: task.build_head(feature_size(layer, hidden), config.strategy, native_style=style,
+                                   backbone=backbone) for name, task in tasks.items()}
     if style == "pooler" and weights_dir is None:
         weights = pretrained_pooler(backbone.source)
         for head in heads.values():
@@ -60,7 +61,6 @@ def build(config: RunConfig, apply_strategy: bool = True, weights_dir: str | Non
     if layer == "weighted":  # each task learns its own mix of the layers
         n_layers = len(layers_needed(layer, backbone.model.config.num_hidden_layers))
         heads = {name: MixedHead(LayerMix(n_layers), head) for name, head in heads.items()}
-    strategy = get_strategy(config.strategy)
     if strategy.padding_side:  # the strategy needs this side (prompt tuning: right)
         backbone.tokenizer.padding_side = strategy.padding_side
     # With left padding, positions must count from each row's first real token, not from the padding.

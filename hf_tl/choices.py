@@ -20,7 +20,9 @@ STAGE_UNITS = ("epoch", "steps", "auto")
 PRECISIONS = ("no", "fp16", "bf16")
 EVAL_STRATEGIES = ("epoch", "steps")
 TRACKERS = ("none", "tensorboard", "wandb", "mlflow", "all")
-TASK_TYPES = ("similarity", "pair_classification", "classification")
+TASK_TYPES = ("similarity", "pair_classification", "classification", "masked_lm", "causal_lm")
+LM_TASKS = ("masked_lm", "causal_lm")
+PACKINGS = ("concat", "chunk", "none")  # how a language-modelling task cuts documents into rows
 SAMPLING_SCHEMES = ("proportional", "equal", "temperature")
 SKLEARN_HEADS = ("logistic", "ridge", "linear_svm")
 ZERO_SHOT_METHODS = ("auto", "cosine", "label_description", "label_likelihood", "nli")
@@ -68,3 +70,28 @@ def check_fraction(name: str, value: float | None) -> None:
     """Raise :class:`HfTlError` naming the option when ``value`` (if set) is not in [0, 1)."""
     if value is not None and not 0 <= value < 1:
         raise HfTlError(f"{name} must be in [0, 1), got {value}.")
+
+
+def parse_overrides(text: str) -> dict:
+    """``'key=value,key=value'`` -> ``{key: value}``, values read as int, float or bool where they look like one.
+
+    Raises:
+        HfTlError: for an entry without ``=``.
+    """
+    out = {}
+    for item in (p.strip() for p in text.split(",") if p.strip()):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise HfTlError(f"config_overrides entry '{item}' is not key=value; write e.g. "
+                            f"'num_hidden_layers=4,hidden_size=256'.")
+        value = value.strip()
+        for cast in (int, float):
+            try:
+                value = cast(value)
+                break
+            except ValueError:
+                continue
+        if value in ("true", "false", "True", "False"):
+            value = value.lower() == "true"
+        out[key.strip()] = value
+    return out

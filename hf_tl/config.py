@@ -23,6 +23,7 @@ from hf_tl.choices import (
     check_choice,
     check_fraction,
     check_positive,
+    parse_overrides,
 )
 from hf_tl.config_data import DataArguments
 from hf_tl.config_train import TrainArguments
@@ -84,6 +85,12 @@ class ModelArguments:
         metadata={"help": "Start from the backbone of a finished hf_tl run (task-to-task transfer); its head is "
                           "dropped and this run's task gets a new one."},
     )
+    config_overrides: Optional[str] = field(
+        default=None,
+        metadata={"help": "Strategies that start from random weights (scratch, greedy_layerwise): change the "
+                          "checkpoint's architecture, e.g. 'num_hidden_layers=4,hidden_size=256,num_attention_heads=4,"
+                          "intermediate_size=1024' (a smaller model with the same tokenizer)."},
+    )
 
     def __post_init__(self):
         check_choice("pooling", self.pooling, POOLING_CHOICES)
@@ -93,6 +100,8 @@ class ModelArguments:
         check_positive("max_length", self.max_length)
         check_fraction("backbone_dropout", self.backbone_dropout)
         check_fraction("attention_dropout", self.attention_dropout)
+        if self.config_overrides is not None:
+            parse_overrides(self.config_overrides)
 
 
 @dataclass
@@ -142,6 +151,11 @@ class StrategyArguments:
     )
     unfreeze_steps: int = field(default=100, metadata={"help": "gradual: optimizer steps per stage (with steps)."})
     layers_per_stage: int = field(default=1, metadata={"help": "gradual: blocks unfrozen at each new stage."})
+    greedy_stage_steps: Optional[int] = field(
+        default=None,
+        metadata={"help": "greedy_layerwise: optimizer steps that train each new block (default 100) before the "
+                          "stage that trains everything."},
+    )
     layerwise_lr_decay: float = field(
         default=1.0, metadata={"help": "Multiply the learning rate by this per block going down (1.0 = off)."}
     )

@@ -10,8 +10,10 @@ from typing import Optional
 from hf_tl.choices import (
     ARCHITECTURES,
     AUGMENTATIONS,
+    LM_TASKS,
     LOSS_CHOICES,
     LOSS_FITS,
+    PACKINGS,
     TASK_TYPES,
     check_choice,
     check_positive,
@@ -28,8 +30,9 @@ class DataArguments:
     task: str = field(
         default="similarity",
         metadata={"choices": TASK_TYPES,
-                  "help": "similarity (pair -> score), pair_classification (pair -> label, e.g. paraphrase) or "
-                          "classification (one text -> label, e.g. sentiment)."},
+                  "help": "similarity (pair -> score), pair_classification (pair -> label, e.g. paraphrase), "
+                          "classification (one text -> label, e.g. sentiment), or the pretraining objectives "
+                          "masked_lm (encoders) and causal_lm (decoders) on plain text."},
     )
     architecture: str = field(
         default="cross_encoder",
@@ -146,6 +149,20 @@ class DataArguments:
         metadata={"help": "distill_from: the teacher's share of each target (1 = the teacher's alone; 0.5 = half "
                           "teacher, half gold)."},
     )
+    packing: str = field(
+        default="concat",
+        metadata={"choices": PACKINGS,
+                  "help": "masked_lm/causal_lm: concat (documents joined, EOS between them for causal_lm, and cut "
+                          "into full max_length rows), chunk (each document cut on its own: no row mixes "
+                          "documents) or none (one row per document, truncated)."},
+    )
+    mlm_probability: float = field(default=0.15, metadata={"help": "masked_lm: share of tokens predicted."})
+    mask_replace_prob: float = field(
+        default=0.8, metadata={"help": "masked_lm: share of the predicted tokens replaced by the mask token."})
+    random_replace_prob: float = field(
+        default=0.1, metadata={"help": "masked_lm: share replaced by a random token (the rest stay as they are)."})
+    whole_word_mask: bool = field(
+        default=False, metadata={"help": "masked_lm: choose whole words, all their tokens together."})
     max_train_samples: Optional[int] = field(default=None, metadata={"help": "Use only the first N train rows."})
     max_eval_samples: Optional[int] = field(default=None, metadata={"help": "Use only the first N dev rows."})
 
@@ -180,6 +197,7 @@ class DataArguments:
             raise HfTlError(f"cv_fold {self.cv_fold} needs cv_folds set and must lie in [0, cv_folds); "
                             f"got cv_folds {self.cv_folds}.")
         self._check_teachers()
+        self._check_language_modeling()
         for name in ("max_train_samples", "max_eval_samples", "few_shot_k", "augment_copies", "silver_pairs"):
             value = getattr(self, name)
             if value is not None:
@@ -198,6 +216,36 @@ class DataArguments:
             raise HfTlError(f"distill_alpha must be in (0, 1], got {self.distill_alpha}.")
         if self.distill_alpha != 1.0 and self.distill_from is None:
             raise HfTlError("distill_alpha is read with distill_from only; name the teacher run, or remove it.")
+
+    def _check_language_modeling(self) -> None:
+        check_choice("packing", self.packing, PACKINGS)
+        lm_only = {"packing": "concat", "mlm_probability": 0.15, "mask_replace_prob": 0.8, "random_replace_prob": 0.1,
+                   "whole_word_mask": False}
+        if self.task not in LM_TASKS:
+            for name, default in lm_only.items():
+                if getattr(self, name) != default:
+                    raise HfTlError(f"{name} is read by tasks masked_lm and causal_lm only, not {self.task}; remove "
+                                    f"it.")
+            return
+        if self.task == "causal_lm":
+            for name in ("mlm_probability", "mask_replace_prob", "random_replace_prob", "whole_word_mask"):
+                if getattr(self, name) != lm_only[name]:
+                    raise HfTlError(f"{name} is read by task masked_lm only (causal_lm predicts every next token); "
+                                    f"remove it.")
+        if not 0 < self.mlm_probability < 1:
+            raise HfTlError(f"mlm_probability must be in (0, 1), got {self.mlm_probability}.")
+        for name in ("mask_replace_prob", "random_replace_prob"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise HfTlError(f"{name} must be in [0, 1], got {getattr(self, name)}.")
+        if self.mask_replace_prob + self.random_replace_prob > 1:
+            raise HfTlError(f"mask_replace_prob + random_replace_prob must be at most 1, got "
+                            f"{self.mask_replace_prob} + {self.random_replace_prob}.")
+        teachers = [n for n in ("few_shot_k", "cv_folds", "augment", "silver_from", "distill_from", "label_names",
+                                "prompt_template") if getattr(self, n) is not None]
+        if teachers or self.loss != "auto" or self.architecture != "cross_encoder":
+            raise HfTlError(f"task {self.task} learns from plain text, so "
+                            f"{(teachers or ['loss' if self.loss != 'auto' else 'architecture'])[0]} does not apply; "
+                            f"remove it.")
 
     def _check_loss(self) -> None:
         check_choice("loss", self.loss, LOSS_CHOICES)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from hf_tl.data.collate import PAIR_SUFFIX
+from hf_tl.data.lm_data import LM_LABELS
 from hf_tl.errors import HfTlError
 from hf_tl.heads import CosineHead
 from hf_tl.layer_select import MixedHead, combine_layers, layers_needed
@@ -46,7 +47,9 @@ class TransferModel(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.heads = nn.ModuleDict(heads)
-        self.losses = {name: loss if isinstance(loss, Loss) else Loss(loss) for name, loss in losses.items()}
+        # A token-level head (language modelling) computes its own loss: its entry is None.
+        self.losses = {name: loss if loss is None or isinstance(loss, Loss) else Loss(loss)
+                       for name, loss in losses.items()}
         self.penalty = penalty
         self.pooling = pooling
         self.pass_position_ids = pass_position_ids
@@ -123,6 +126,8 @@ class TransferModel(nn.Module):
         """
         name = task if task is not None else next(iter(self.heads))
         head = self.heads[name]
+        if getattr(head, "token_level", False):
+            return self._token_level(head, labels is not None, **inputs)
         weight = next(head.parameters(), None)  # features go to the head in its dtype (bf16 backbone, fp32 head)
         to_head = (lambda x: x) if weight is None else (lambda x: x.to(weight.dtype))
         embeddings = None
@@ -135,6 +140,23 @@ class TransferModel(nn.Module):
         out = {"predictions": predictions}
         if labels is not None:
             out["loss"] = self.losses[name](predictions, labels, embeddings) + self._penalty()
+        return out
+
+    def _token_level(self, head: nn.Module, with_loss: bool, **inputs) -> dict:
+        """A language-modelling batch: the LM head reads every token's last hidden state.
+
+        Returns:
+            ``predictions``: ``(batch, 2)``, each row's summed token loss and its number of predicted tokens (what
+            perplexity is computed from); ``loss``: the mean loss per predicted token of the batch.
+        """
+        targets = inputs.pop(LM_LABELS)
+        if self.pass_position_ids:
+            inputs["position_ids"] = (inputs["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
+        hidden = self.backbone(**inputs).last_hidden_state
+        sums, counts = head.token_losses(hidden, targets)
+        out = {"predictions": torch.stack([sums.detach(), counts], dim=1)}
+        if with_loss:
+            out["loss"] = sums.sum() / counts.sum().clamp(min=1) + self._penalty()
         return out
 
     def _penalty(self):

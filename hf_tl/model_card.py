@@ -30,7 +30,7 @@ from hf_tl.standard import root_model_info
 from hf_tl.standard.usage import hf_tl_usage, loading_lines, standard_usage
 
 PIPELINE_TAGS = {"similarity": "text-ranking", "pair_classification": "text-classification",
-                 "classification": "text-classification"}
+                 "classification": "text-classification", "masked_lm": "fill-mask", "causal_lm": "text-generation"}
 # The public sets the shipped configs read from local files, by their relative train file: (Hub id, config).
 KNOWN_SETS = {"stsb/train.csv": ("sentence-transformers/stsb", None), "mrpc/train.tsv": ("nyu-mll/glue", "mrpc"),
               "sst2/train.tsv": ("nyu-mll/glue", "sst2")}

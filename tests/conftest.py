@@ -7,9 +7,11 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import importlib.util  # noqa: E402
+import json  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -178,6 +180,34 @@ def tiny_model(request) -> str:
     """Each tiny model family in turn."""
     # Requested lazily so that without the GPT-2 tokenizer only the gpt2 case skips, not the bert one as well.
     return request.getfixturevalue("tiny_bert" if request.param == "bert" else "tiny_gpt2")
+
+
+WORDS = ("the cat sat on the mat while a dog slept by the door and birds sang in the old oak tree near the "
+         "river bank").split()
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory):
+    """A small plain-text corpus (one document a line, blank lines between) and a held-out file."""
+    folder = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    for name, n in (("train.tokens", 120), ("valid.tokens", 30)):
+        lines = [" ".join(rng.choice(WORDS, size=rng.integers(8, 30))) for _ in range(n)]
+        (folder / name).write_text("\n\n".join(lines) + "\n")
+    return folder
+
+
+def lm_args(model, corpus, out, task="masked_lm", *extra):
+    """Pretraining recipe flags for a quick run of ``model`` on the ``corpus`` fixture's files."""
+    return ["--model_name_or_path", model, "--task", task, "--train_file", str(corpus / "train.tokens"),
+            "--validation_file", str(corpus / "valid.tokens"), "--max_length", "32", "--output_dir", str(out),
+            "--per_device_train_batch_size", "8", "--learning_rate", "2e-3", "--logging_steps", "1",
+            "--num_train_epochs", "1", *extra]
+
+
+def log_of(run):
+    """A run's eval log, one dict per evaluation."""
+    return [json.loads(line) for line in (run / "eval_log.jsonl").read_text().splitlines()]
 
 
 def cases(table: dict, real_data=()) -> list:

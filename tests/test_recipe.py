@@ -174,3 +174,14 @@ def test_real_smollm2_decoder_from_gguf_trains_with_lora_and_reloads(tmp_path):
     run = hf_tl.load_run(out)
     assert run.tokenizer.pad_token is not None and (out / "adapter").is_dir()
     assert len(run.predict([("A man plays a guitar.", "A man is playing guitar.")])) == 1
+    # Classification on the same real decoder, started from this run's backbone (the GGUF file is read once).
+    from conftest import SST2_ARGS
+
+    sst2 = tmp_path / "smollm2_sst2"
+    results = run_recipe(tiny_args(folder, sst2, "--init_from_run", str(out), "--strategy", "lora", "--max_steps", "2",
+                                   "--max_length", "32", "--per_device_train_batch_size", "4", train=8, dev=8,
+                                   data=SST2_ARGS), recipe="sentiment")
+    assert results["best_step"] == 2
+    run = hf_tl.load_run(sst2)
+    assert run.model.pooling == "last" and run.tokenizer.pad_token is not None
+    assert set(run.predict(["great", "awful"])) <= {"negative", "positive"}

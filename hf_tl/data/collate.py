@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 PAD_ZERO_KEYS = ("attention_mask", "token_type_ids")
+PAD_IGNORED_KEYS = ("lm_labels",)  # per-token targets: padding is not predicted (cross-entropy's ignore_index)
 PAIR_SUFFIX = "_b"  # a bi-encoder batch carries the second text's tensors under these suffixed keys
 
 
@@ -42,5 +43,6 @@ class PaddingCollator:
                 batch[key] = torch.tensor(values)
             else:
                 base = key.removesuffix(PAIR_SUFFIX)
-                batch[key] = self._pad(values, 0 if base in PAD_ZERO_KEYS else self.pad_token_id)
+                pad = 0 if base in PAD_ZERO_KEYS else -100 if base in PAD_IGNORED_KEYS else self.pad_token_id
+                batch[key] = self._pad(values, pad)
         return batch

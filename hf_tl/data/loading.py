@@ -13,7 +13,9 @@ if TYPE_CHECKING:  # annotations only: the data code sits below the config
     from hf_tl.config import DataArguments
 
 DATA_DIR_ENV = "HF_TL_DATA_DIR"
-SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "json"}
+# Plain text (one document or paragraph a line, column "text"): WikiText's .tokens and .raw files.
+SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "json", ".tokens": "text",
+            ".raw": "text"}
 
 
 def resolve_data_file(path: str, data_dir: str | None) -> Path:
@@ -38,7 +40,8 @@ def resolve_data_file(path: str, data_dir: str | None) -> Path:
         raise HfTlError(f"Data file '{path}' does not exist{where}; check train_file/validation_file, or read a Hub "
                         f"dataset with --dataset_name.")
     if candidate.suffix.lower() not in SUFFIXES:
-        raise HfTlError(f"Data file '{candidate}' must end in .csv, .tsv, .json or .jsonl.")
+        raise HfTlError(f"Data file '{candidate}' must end in .csv, .tsv, .json or .jsonl (or .tokens or .raw: plain "
+                        f"text, one document a line).")
     return candidate
 
 

@@ -2,5 +2,6 @@
 
 from hf_tl.metrics.evaluator import BUILTIN_METRICS, Evaluator, load_metric
 from hf_tl.metrics.multitask import MultiTaskEvaluator
+from hf_tl.metrics.perplexity import PerplexityEvaluator
 
-__all__ = ["BUILTIN_METRICS", "Evaluator", "MultiTaskEvaluator", "load_metric"]
+__all__ = ["BUILTIN_METRICS", "Evaluator", "MultiTaskEvaluator", "PerplexityEvaluator", "load_metric"]

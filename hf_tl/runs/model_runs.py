@@ -85,6 +85,12 @@ class ModelRun(RunKind):
             splits, token_status = tokenize_splits(tasks, raw, store=t.cache_tokenized)
         if any(d.distill_from for d in config.task_data().values()) and self.needs_train_data:
             splits = distilled_targets(splits, raw, config, tasks)
+        # What the model reads (a language-modelling task masks its rows here, afresh each epoch).
+        splits = {name: {split: tasks[name].model_inputs(ds, split, t.seed) for split, ds in task_splits.items()}
+                  for name, task_splits in splits.items()}
+        notes = {name: head.note for name, head in model.heads.items() if getattr(head, "note", "")}
+        for name, note in notes.items():
+            accelerator.print(f"hf_tl: task {name} trains {note}")
         if accelerator.is_local_main_process and "hit" in token_status.values():
             print("hf_tl: tokens read from the cache of an earlier run: " + ", ".join(
                 k for k, v in token_status.items() if v == "hit"), flush=True)
@@ -122,6 +128,8 @@ class ModelRun(RunKind):
                                     if "train" in task_splits}
         if cache_status:
             results["feature_cache"] = cache_status
+        if notes:
+            results["lm_head"] = notes
         base = config.model.model_name_or_path
         export_run(accelerator, model, strategy, tokenizer, run_dir, prepared=self.prepares_model,
                    base_hub_id=None if config.model.init_from_run or looks_like_path(base) else base)

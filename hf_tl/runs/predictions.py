@@ -62,6 +62,8 @@ def split_predictions(run_dir: str | Path, data_changes: dict | None = None,
     _, raw = resolve_config(config, need_train=config.data.cv_fold is not None)
     name, task = next(iter(run.tasks.items()))
     dev = task.prepare_split(raw[name]["validation"], "validation")
+    if getattr(task, "token_level", False):  # language modelling: each held-out row's (token loss, tokens)
+        return task.split_scores(run.model, dev, config.train.seed)
     inputs = list(zip(dev["text"], dev["text_pair"])) if task.pair else list(dev["text"])
     return np.asarray(run(inputs, name, 64)), np.asarray(dev["label"])
 

@@ -77,7 +77,8 @@ class RunRecord:
             append_jsonl(self.run_dir / LOG_FILE, record)
 
     def log_train(self, record: dict) -> None:
-        """Append one logged training loss (``step``, ``epoch``, ``train_loss``, ``learning_rate``)."""
+        """Append one logged training loss (``step``, ``epoch``, ``train_loss``, ``learning_rate``, and ``train_s``:
+        the seconds this process's loop has trained, evaluations left out)."""
         if self.writes:
             append_jsonl(self.run_dir / TRAIN_LOG_FILE, record)
 
@@ -118,7 +119,11 @@ def final_line(run_dir: Path, results: dict, repo_id: str | None = None) -> str:
     value = results.get(f"eval_{metric}")
     score = f" (dev {metric} {value:.4f})" if isinstance(value, float) else ""
     where = f"{run_dir}" + (f" and https://huggingface.co/{repo_id}" if repo_id else "")
-    standard = final_hint(root_model_info(run_dir), str(run_dir))
+    info = root_model_info(run_dir)
+    standard = final_hint(info, str(run_dir))
+    if info.get("format") in ("masked-lm", "causal-lm"):  # a language model: tasks start from it
+        return (f"Run saved to {where}{score}; load it with {info['loader'].split('.')[-1]}.from_pretrained("
+                f"\"{run_dir}\"), or fine-tune any task from it with --init_from_run {run_dir}")
     return (f"Run saved to {where}{score}; load it with hf_tl.load_run(\"{run_dir}\"){standard}, or score a file "
             f"with hf-tl predict --run {run_dir} --input FILE --output OUT.csv")
 

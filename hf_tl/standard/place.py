@@ -26,6 +26,7 @@ from hf_tl.standard.writers import (
     Parts,
     merged_backbone,
     write_cross_encoder,
+    write_language_model,
     write_peft,
     write_sentence_transformer,
     write_transformers,
@@ -34,7 +35,8 @@ from hf_tl.standard.writers import (
 MARKERS = ("modules.json", "adapter_config.json", "config.json")  # what the loaders open first
 OWN_CARD = "README.md"  # the libraries' own cards: hf_tl's card describes the run
 WRITERS = {"sentence-transformers": write_sentence_transformer, "cross-encoder": write_cross_encoder,
-           "transformers": write_transformers, "peft": write_peft}
+           "transformers": write_transformers, "peft": write_peft, "masked-lm": write_language_model,
+           "causal-lm": write_language_model}
 
 
 def _base_name(config) -> str:

@@ -7,7 +7,10 @@ A run's model is backbone -> pooling -> head. The standard forms and what each c
   layers that output the scores), the similarity scale folded into the last layer;
 - ``transformers``: ``AutoModelForSequenceClassification``, which only the backbone's own head (``head_type
   native``) matches;
-- ``peft``: an adapter of a native-head run, as ``AutoPeftModelForSequenceClassification`` loads it.
+- ``peft``: an adapter of a native-head run, as ``AutoPeftModelForSequenceClassification`` loads it;
+- ``masked-lm`` / ``causal-lm``: a language-modelling run as ``AutoModelForMaskedLM`` / ``AutoModelForCausalLM``
+  (its adapter merged), what ``pipeline("fill-mask")`` / ``pipeline("text-generation")`` and a later fine-tuning
+  load.
 
 Inputs that standard tokenization does not reproduce (a prompt template, a decoder's pair joined by EOS), layer
 mixes and several tasks have no exact standard form. A LoRA/IA3 adapter is merged for the non-PEFT forms.
@@ -20,17 +23,20 @@ from dataclasses import dataclass
 from hf_tl.errors import HfTlError
 from hf_tl.strategies import get_strategy
 
-FORMATS = ("sentence-transformers", "cross-encoder", "transformers", "peft")
+FORMATS = ("sentence-transformers", "cross-encoder", "transformers", "peft", "masked-lm", "causal-lm")
 # What loads each form, as the card and the final line name it.
 LOADERS = {
     "sentence-transformers": "sentence_transformers.SentenceTransformer",
     "cross-encoder": "sentence_transformers.CrossEncoder",
     "transformers": "transformers.AutoModelForSequenceClassification",
     "peft": "peft.AutoPeftModelForSequenceClassification",
+    "masked-lm": "transformers.AutoModelForMaskedLM",
+    "causal-lm": "transformers.AutoModelForCausalLM",
 }
 # The library the Hub shows a model's "Use this model" snippet for.
 LIBRARY = {"sentence-transformers": "sentence-transformers", "cross-encoder": "sentence-transformers",
-           "transformers": "transformers", "peft": "peft"}
+           "transformers": "transformers", "peft": "peft", "masked-lm": "transformers", "causal-lm": "transformers"}
+LM_FORMATS = {"masked_lm": "masked-lm", "causal_lm": "causal-lm"}  # a language-modelling task's one form
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,8 @@ def natural_format(config, standard_kind: bool = True, is_decoder: bool = False)
     if not standard_kind:
         raise HfTlError("this kind of run scores with a checkpoint's own task head and label texts, not a trained "
                         "model of its own")
+    if data.task in LM_FORMATS:
+        return LM_FORMATS[data.task]
     if config.strategy.head_type == "native":
         return "peft" if strategy.is_peft and not config.model.init_from_run else "transformers"
     if data.task == "similarity" and data.architecture == "bi_encoder":
@@ -105,6 +113,13 @@ def plan_format(config, fmt: str | None = None, merge: bool = False, standard_ki
     if fmt not in FORMATS:
         raise HfTlError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}")
     data, strategy = _facts(config)
+    if data.task in LM_FORMATS or fmt in LM_FORMATS.values():
+        if fmt != natural:
+            raise HfTlError(f"a {data.task} run is a language model, whose standard form is --format {natural}"
+                            if data.task in LM_FORMATS else f"--format {fmt} is for language-modelling runs")
+        if strategy.is_peft and not strategy.transferable:
+            raise HfTlError(f"its {strategy.transfer_refusal.split(';')[0]}")
+        return Plan(fmt, merge=strategy.is_peft)
     if config.model.layer != "last":
         raise HfTlError(f"its features are layer {config.model.layer} (a mix of hidden layers), which no standard "
                         f"class computes; train with layer last")

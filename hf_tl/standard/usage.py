@@ -25,6 +25,12 @@ def loading_lines(info: dict, where: str) -> list[str]:
 
 def standard_usage(fmt: str, where: str, data) -> list[str]:
     """Python lines that load the run with its standard loader and predict (``data``: the task's settings)."""
+    if fmt in ("masked-lm", "causal-lm"):
+        return ["from transformers import pipeline", "",
+                f'fill = pipeline("fill-mask", model="{where}")',
+                'print(fill(f"A man is playing a {fill.tokenizer.mask_token}."))'] if fmt == "masked-lm" else [
+                "from transformers import pipeline", "", f'generate = pipeline("text-generation", model="{where}")',
+                'print(generate("A man is playing", max_new_tokens=20)[0]["generated_text"])']
     labels = None if data.task == "similarity" else list(data.label_names or [])
     scale = f"on the data's {data.score_min:g}-{data.score_max:g} scale"
     if fmt == "sentence-transformers":
@@ -59,7 +65,10 @@ def standard_usage(fmt: str, where: str, data) -> list[str]:
 
 
 def hf_tl_usage(where: str, data) -> list[str]:
-    """Python lines that load the run with hf_tl and predict."""
+    """Python lines that load the run with hf_tl and predict (a language model: start a task from it)."""
+    if data.task in ("masked_lm", "causal_lm"):
+        return ["# any task fine-tunes from this run's backbone (its LM head is dropped), e.g.:",
+                f"# python recipes/text_similarity.py --config recipes/configs/stsb_full.yaml --init_from_run {where}"]
     example = f"[({PAIR[0]!r}, {PAIR[1]!r})]" if data.task != "classification" else f"[{TEXT!r}]"
     return ["import hf_tl", "", f'run = hf_tl.load_run("{where}")  # this folder, or its Hub repo id',
             f"print(run.predict({example}))"]

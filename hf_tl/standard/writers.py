@@ -238,3 +238,11 @@ def write_peft(parts: Parts, folder: Path, work: Path, base_name: str) -> None:
         raise HfTlError(f"the adapter's weights do not fit the standard class (e.g. {result.unexpected_keys[:3]})")
     wrapped.save_pretrained(str(folder), save_embedding_layers=False)
     _save_tokenizer(parts.tokenizer, folder, parts.max_length)
+
+
+def write_language_model(parts: Parts, folder: Path, work: Path) -> None:
+    """A language-modelling run as its family's ``AutoModelForMaskedLM`` / ``AutoModelForCausalLM`` (backbone and LM
+    head, the output layer tied as the checkpoint had it). Arguments as :func:`write_sentence_transformer`."""
+    from hf_tl.lm_head import standard_lm
+
+    _save_backbone(standard_lm(parts.backbone, parts.head), parts.tokenizer, folder, parts.max_length)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from torch import nn
 
+from hf_tl.choices import LM_TASKS
 from hf_tl.data.folds import check_cross_validation
 from hf_tl.errors import HfTlError, suggest
 from hf_tl.layers import find_blocks, param_depth
@@ -117,6 +118,8 @@ class Strategy(ABC):
     learns = True  # something is learned (by gradient or fitted); False: the pretrained model scores as it is
     multitask = True  # one run may train several tasks
     padding_side: str | None = None  # the tokenizer padding side the strategy needs (None: the backbone's own)
+    random_init = False  # the backbone starts from the architecture's random weights, not the checkpoint's
+    skips_blocks = False  # some steps run only part of the backbone (distributed training must allow unused weights)
     # --- what a run of it allows afterwards ----------------------------------------------------------------------
     resumable = True  # a run can continue from its checkpoints
     resume_refusal = ""  # why not, when not resumable
@@ -159,7 +162,16 @@ class Strategy(ABC):
             raise HfTlError("Training float16 weights is unstable (and fp16 mixed precision refuses it); keep "
                             "torch_dtype float32 and set mixed_precision fp16 or bf16 instead.")
         check_training_settings(config, cls.run_kind == TRAINED, cls.name)
+        if config.model.config_overrides and not cls.random_init:
+            raise HfTlError(f"config_overrides changes the architecture, so its weights start random; strategy "
+                            f"{cls.name} starts from the checkpoint's. Use strategy scratch or greedy_layerwise, or "
+                            f"remove config_overrides.")
         check_cross_validation(config, cls.learns, cls.name)
+        lm = [d.task for d in config.task_data().values() if d.task in LM_TASKS]
+        if lm and (cls.run_kind != TRAINED or cls.fixed_features):
+            raise HfTlError(f"task {lm[0]} trains its language-modelling head with the backbone's every token; "
+                            f"strategy {cls.name} does not train that way. Use full, scratch, greedy_layerwise, "
+                            f"partial, gradual or lora.")
         if config.tasks and not cls.multitask:
             why = "trains nothing, so it " if not cls.learns else ""
             raise HfTlError(f"strategy {cls.name} {why}has no multi-task form; run each task alone.")
@@ -232,6 +244,15 @@ class Strategy(ABC):
         if self.num_stages() <= 1:
             return []
         return [self.frozen_at_stage(model, stage) for stage in range(self.num_stages())]
+
+    def on_step(self, model: nn.Module, step: int, epoch: int) -> None:
+        """Told, before each micro-batch of optimizer step ``step``, where training is (greedy stages set the depth
+        the model runs to)."""
+        return None
+
+    def counts_for_best(self, stage: int) -> bool:
+        """Whether an evaluation in ``stage`` may be chosen as the best checkpoint (and counts for early stopping)."""
+        return True
 
     def before_optimizer_step(self, model: nn.Module, step: int, epoch: int) -> None:
         """Drop the gradients of parameters that are not yet unfrozen, so the optimizer skips them.

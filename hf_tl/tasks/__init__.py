@@ -2,9 +2,11 @@
 
 from hf_tl.tasks.base import Task
 from hf_tl.tasks.classification import ClassificationTask, PairClassificationTask
+from hf_tl.tasks.language_modeling import CausalLMTask, MaskedLMTask
 from hf_tl.tasks.similarity import SimilarityTask
 
-TASKS = {cls.name: cls for cls in (SimilarityTask, PairClassificationTask, ClassificationTask)}
+TASKS = {cls.name: cls for cls in (SimilarityTask, PairClassificationTask, ClassificationTask, MaskedLMTask,
+                                             CausalLMTask)}
 
 
 def get_task(data, tokenizer, max_length: int) -> Task:
@@ -12,4 +14,5 @@ def get_task(data, tokenizer, max_length: int) -> Task:
     return TASKS[data.task](data, tokenizer, max_length)
 
 
-__all__ = ["TASKS", "ClassificationTask", "PairClassificationTask", "SimilarityTask", "Task", "get_task"]
+__all__ = ["TASKS", "CausalLMTask", "ClassificationTask", "MaskedLMTask", "PairClassificationTask", "SimilarityTask",
+           "Task", "get_task"]

@@ -130,10 +130,15 @@ class Task:
         return dataset.map(fn, batched=True, remove_columns=dataset.column_names, desc="Tokenizing")
 
     # --- model and metrics ------------------------------------------------------------------------------------
-    def build_head(self, hidden_size: int, args, native_style: str | None = None):
+    def build_head(self, hidden_size: int, args, native_style: str | None = None, backbone=None):
         """Return the task's new head for ``hidden_size`` features (``native_style``: see
-        :class:`hf_tl.heads.NativeHead`, for ``head_type native``)."""
+        :class:`hf_tl.heads.NativeHead`, for ``head_type native``; ``backbone``: the loaded
+        :class:`hf_tl.backbone.Backbone`, for heads built from it)."""
         raise NotImplementedError
+
+    def model_inputs(self, tokenized, split: str, seed: int):
+        """The tokenized split as the model reads it (a language-modelling task masks it here); as it is by default."""
+        return tokenized
 
     def make_loss(self, args):
         """The loss this task trains with: its ``loss`` setting, or the task's own (``auto``).

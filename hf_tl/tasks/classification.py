@@ -139,7 +139,8 @@ class ClassificationTask(Task):
             ids.append(label)
         return ids
 
-    def build_head(self, hidden_size: int, args: StrategyArguments, native_style: str | None = None) -> nn.Module:
+    def build_head(self, hidden_size: int, args: StrategyArguments, native_style: str | None = None,
+                   backbone=None) -> nn.Module:
         """A classification head with one logit per label."""
         return ClassificationHead(hidden_size, len(self.label_names), args.head_type, args.head_hidden_size,
                                   args.head_dropout, native_style)

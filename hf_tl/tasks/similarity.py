@@ -56,7 +56,8 @@ class SimilarityTask(Task):
         out.update({f"{k}{PAIR_SUFFIX}": second[k] for k in ("input_ids", "attention_mask")})
         return out
 
-    def build_head(self, hidden_size: int, args: StrategyArguments, native_style: str | None = None) -> nn.Module:
+    def build_head(self, hidden_size: int, args: StrategyArguments, native_style: str | None = None,
+                   backbone=None) -> nn.Module:
         """A cosine head for the bi-encoder, a one-output regression head for the cross-encoder.
 
         Raises:

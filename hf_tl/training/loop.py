@@ -75,6 +75,7 @@ def fit(config, accelerator, model, strategy, loaders: dict, evaluators: dict, e
         while not stop and state.global_step < setup.total_steps:
             for task in setup.schedule.tasks_for_epoch(state.epoch)[state.batches_in_epoch:]:
                 batch = streams.next(task)
+                strategy.on_step(setup.unwrapped, state.global_step, state.epoch)
                 window.add(task)
                 speed.count_tokens(batch)
                 loss = _micro_step(accelerator, setup, strategy, state, batch, task, window, t.max_grad_norm)
@@ -92,7 +93,7 @@ def fit(config, accelerator, model, strategy, loaders: dict, evaluators: dict, e
                 progress.update(1)
                 if state.global_step % t.logging_steps == 0:  # the only place the loss is read back to the host
                     loss = _log_loss(accelerator, setup, state, loss_sum / loss_steps, record, progress, first_bad,
-                                     run_dir, t.learning_rate)
+                                     run_dir, t.learning_rate, speed.training_seconds())
                     loss_sum, loss_steps = torch.zeros_like(loss), 0
                 end_of_epoch = state.batches_in_epoch == setup.schedule.epoch_length
                 if end_of_epoch:  # a checkpoint taken now resumes at the start of the next epoch
@@ -105,7 +106,8 @@ def fit(config, accelerator, model, strategy, loaders: dict, evaluators: dict, e
                                           state.global_step)
                         stop = _evaluate_and_checkpoint(accelerator, model, setup.eval_loaders, evaluators, evaluator,
                                                         stage, state, metric_name, run_dir, t, record, progress,
-                                                        last_step=state.global_step >= setup.total_steps)
+                                                        last_step=state.global_step >= setup.total_steps,
+                                                        selectable=strategy.counts_for_best(stage))
                 if stop or state.global_step >= setup.total_steps or end_of_epoch:
                     break
             else:  # the epoch's batches ran out between optimizer steps (cannot happen with aligned epochs); move on
@@ -213,7 +215,7 @@ def _micro_step(accelerator, setup: _Setup, strategy, state: TrainState, batch: 
 
 
 def _log_loss(accelerator, setup: _Setup, state: TrainState, mean_loss: torch.Tensor, record, progress,
-              first_bad: torch.Tensor, run_dir, learning_rate: float) -> torch.Tensor:
+              first_bad: torch.Tensor, run_dir, learning_rate: float, seconds: float) -> torch.Tensor:
     """Average the loss over processes and log it: progress bar, trackers, ``train_log.jsonl``.
 
     Raises:
@@ -226,7 +228,7 @@ def _log_loss(accelerator, setup: _Setup, state: TrainState, mean_loss: torch.Te
     progress.set_postfix(loss=f"{train_loss:.4f}")
     accelerator.log({"train_loss": train_loss, "lr": lr}, step=state.global_step)
     record.log_train({"step": state.global_step, "epoch": state.epoch, "train_loss": train_loss,
-                      "learning_rate": lr})
+                      "learning_rate": lr, "train_s": round(seconds, 3)})
     return mean_loss
 
 
@@ -286,7 +288,7 @@ def _drop_idle_head_grads(model, window: set[str]) -> None:
 
 
 def _evaluate_and_checkpoint(accelerator, model, eval_loaders, evaluators, evaluator, stage, state, metric_name,
-                             run_dir, t, record, progress, last_step: bool):
+                             run_dir, t, record, progress, last_step: bool, selectable: bool = True):
     """Evaluate, log, checkpoint, and return whether early stopping ends training.
 
     A checkpoint is written when it serves something: resuming a run that goes on (or a finished one, with
@@ -297,9 +299,10 @@ def _evaluate_and_checkpoint(accelerator, model, eval_loaders, evaluators, evalu
     entry = {"step": state.global_step, "epoch": state.epoch, "stage": stage, **metrics}
     state.history.append(entry)
     ckpt = run_dir / CHECKPOINTS_DIR / f"checkpoint-{state.global_step}"
-    if evaluator.is_better(metrics[metric_name], state.best_metric, metric_name):
+    # A stage whose model is not the final one (fewer blocks) is neither chosen nor counted for early stopping.
+    if selectable and evaluator.is_better(metrics[metric_name], state.best_metric, metric_name):
         state.best_metric, state.best_checkpoint, state.evals_without_improvement = metrics[metric_name], ckpt.name, 0
-    else:
+    elif selectable:
         state.evals_without_improvement += 1
     stop = t.early_stopping_patience is not None and state.evals_without_improvement >= t.early_stopping_patience
     accelerator.log({f"eval_{k}": v for k, v in metrics.items()}, step=state.global_step)

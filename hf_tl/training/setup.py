@@ -32,6 +32,7 @@ from hf_tl.feature_cache import (
     tokenizer_fingerprint,
 )
 from hf_tl.run_config import RunConfig
+from hf_tl.strategies import get_strategy
 from hf_tl.tasks import TASKS
 from hf_tl.transfer import resolve_init_from_run
 
@@ -79,8 +80,10 @@ def make_accelerator(config: RunConfig, project_dir: str) -> Accelerator:
         # window; the schedule's epoch length is a multiple of the accumulation steps instead.
         gradient_accumulation_plugin=GradientAccumulationPlugin(
             num_steps=config.train.gradient_accumulation_steps, sync_with_dataloader=not multitask),
-        # Each step trains one task's head; the other heads take no part in it.
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=multitask)],
+        # Each step trains one task's head; the other heads take no part in it. A strategy that skips blocks runs
+        # only part of the backbone on some steps.
+        kwargs_handlers=[DistributedDataParallelKwargs(
+            find_unused_parameters=multitask or get_strategy(config.strategy).skips_blocks)],
         log_with=trackers,
         project_dir=project_dir,
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
@@ -186,7 +189,7 @@ def make_loaders(splits: dict, config: RunConfig, tokenizer, num_processes: int 
         sampler = None
         if train and t.group_by_length:
             # One group is one optimizer step's examples: every process's micro-batches of every accumulation step.
-            lengths = dataset.lengths if features else example_lengths(dataset)
+            lengths = getattr(dataset, "lengths", None) or example_lengths(dataset)
             sampler = LengthGroupedSampler(lengths, t.per_device_train_batch_size * num_processes
                                            * t.gradient_accumulation_steps, t.seed)
         return DataLoader(dataset, shuffle=train and sampler is None, sampler=sampler,

@@ -39,10 +39,14 @@ class SpeedMeter:
         finally:
             self.paused_seconds += time.perf_counter() - start
 
+    def training_seconds(self) -> float:
+        """Seconds this process's loop has trained so far (evaluations and checkpoints left out)."""
+        return time.perf_counter() - self.start - self.paused_seconds
+
     def figures(self, last_step: int, samples_per_step_per_process: int) -> dict:
         """``train_loop_s``, ``train_samples_per_second``, ``train_tokens_per_second`` (when tokens were seen) and,
         on a GPU, ``peak_gpu_memory_mib``."""
-        seconds = max(time.perf_counter() - self.start - self.paused_seconds, 1e-9)
+        seconds = max(self.training_seconds(), 1e-9)
         samples = (last_step - self.first_step) * samples_per_step_per_process * self.accelerator.num_processes
         all_tokens = self.accelerator.reduce(self.tokens, "sum").item()
         out = {"train_loop_s": round(seconds, 2), "train_samples_per_second": round(samples / seconds, 2)}
