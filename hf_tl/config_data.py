@@ -4,7 +4,7 @@ rows train (few-shot, folds, augmentation, a teacher's silver pairs or targets) 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Optional
 
 from hf_tl.choices import (
@@ -19,6 +19,9 @@ from hf_tl.choices import (
     check_positive,
 )
 from hf_tl.errors import HfTlError
+
+# Options read by the language-modelling tasks alone (masking ones by masked_lm alone).
+LM_OPTIONS = ("packing", "mlm_probability", "mask_replace_prob", "random_replace_prob", "whole_word_mask")
 
 
 @dataclass
@@ -219,8 +222,7 @@ class DataArguments:
 
     def _check_language_modeling(self) -> None:
         check_choice("packing", self.packing, PACKINGS)
-        lm_only = {"packing": "concat", "mlm_probability": 0.15, "mask_replace_prob": 0.8, "random_replace_prob": 0.1,
-                   "whole_word_mask": False}
+        lm_only = {f.name: f.default for f in fields(self) if f.name in LM_OPTIONS}  # set only when not default
         if self.task not in LM_TASKS:
             for name, default in lm_only.items():
                 if getattr(self, name) != default:

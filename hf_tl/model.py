@@ -22,6 +22,11 @@ from hf_tl.regularize import weight_penalty
 FEATURES_KEY = "features"  # a batch of cached backbone features (a layer stack per text) instead of token ids
 
 
+def positions_from_mask(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids counted from each row's first real token (left padding leaves the pads at position 0)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
 def is_cosine_head(head: nn.Module) -> bool:
     """Whether a head scores a pair by the cosine of two embeddings (also behind a layer mix)."""
     return isinstance(head.head if isinstance(head, MixedHead) else head, CosineHead)
@@ -89,7 +94,7 @@ class TransferModel(nn.Module):
         if peft_config is not None and peft_config.is_prompt_learning:
             extra.pop("token_type_ids", None)  # peft ignores them (with a warning per batch) for prompt learning
         if self.pass_position_ids:
-            extra["position_ids"] = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+            extra["position_ids"] = positions_from_mask(attention_mask)
         many = self.layer_indices != [-1]
         out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=many, **extra)
         # last_hidden_state, not hidden_states[-1]: only it is certain to carry the final norm (GPT-2, LLaMA).
@@ -151,7 +156,7 @@ class TransferModel(nn.Module):
         """
         targets = inputs.pop(LM_LABELS)
         if self.pass_position_ids:
-            inputs["position_ids"] = (inputs["attention_mask"].long().cumsum(-1) - 1).clamp(min=0)
+            inputs["position_ids"] = positions_from_mask(inputs["attention_mask"])
         hidden = self.backbone(**inputs).last_hidden_state
         sums, counts = head.token_losses(hidden, targets)
         out = {"predictions": torch.stack([sums.detach(), counts], dim=1)}
