@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 # Training and prediction pull in transformers, accelerate and peft: imported on first use, so that reading a config
 # (and the command line's --help) does not wait for them.
 _LAZY = {"Run": "hf_tl.predict", "load_run": "hf_tl.predict", "train": "hf_tl.runs",
-         "make_ensemble": "hf_tl.runs.ensemble"}
+         "make_ensemble": "hf_tl.runs.ensemble", "advise": "hf_tl.advisor"}
 
 
 def __getattr__(name: str):
@@ -22,5 +22,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'hf_tl' has no attribute '{name}'")
 
 
-__all__ = ["DataArguments", "HfTlError", "ModelArguments", "RunConfig", "Run", "STRATEGIES", "StrategyArguments",
-           "TrainArguments", "load_config", "load_run", "make_ensemble", "parse_args", "train"]
+__all__ = ["advise", "DataArguments", "HfTlError", "ModelArguments", "RunConfig", "Run", "STRATEGIES",
+           "StrategyArguments", "TrainArguments", "load_config", "load_run", "make_ensemble", "parse_args", "train"]

@@ -1,5 +1,5 @@
-"""The ``hf-tl`` command: ``train``, ``trainable`` (dry run), ``predict``, ``compare``, ``tune``, ``ensemble``,
-``push``, ``export`` and ``embed``."""
+"""The ``hf-tl`` command: ``train``, ``trainable`` (dry run), ``predict``, ``compare``, ``advise``, ``tune``,
+``ensemble``, ``push``, ``export`` and ``embed``."""
 
 from __future__ import annotations
 
@@ -123,6 +123,33 @@ def _compare(argv: list[str]) -> None:
     print(f"Comparison written to {folder}")
 
 
+def _advise(argv: list[str]) -> None:
+    from hf_tl.advisor import DEFAULT_BUDGET_MIN
+
+    parser = ArgumentParser(prog="hf-tl advise", description="Measure a config's task and backbone within a time "
+                            "budget (data size, domain similarity, zero-shot score, a linear head's learning curve), "
+                            "place the task in the data-size x domain-similarity matrix and recommend strategies; "
+                            "the top one is written as a config.")
+    parser.add_argument("config", help="The recipe config (YAML) of the task and backbone.")
+    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_MIN, metavar="MINUTES",
+                        help="Wall-clock minutes the measurements may take on this machine.")
+    parser.add_argument("--output_dir", default=None, help="The advice folder (default: runs/advise_CONFIG).")
+    parser.add_argument("--reference_file", default=None, metavar="FILE",
+                        help="Generic reference text, one paragraph a line (default: $HF_TL_REFERENCE_CORPUS, else "
+                             "wikitext-2/wiki.valid.tokens under $HF_TL_DATA_DIR).")
+    args, overrides = parser.parse_known_args(argv)  # the rest: --key value flags applied to the config
+    from hf_tl.advisor import advise
+    from hf_tl.advisor.report import REPORT_FILE
+
+    result = advise(args.config, args.budget, args.output_dir, overrides, args.reference_file)
+    folder = result["folder"]
+    print((folder / REPORT_FILE).read_text())
+    if result["config"]:
+        print(f"Advice written to {folder}; train the top pick with hf-tl train --config {result['config']}")
+    else:
+        print(f"Advice written to {folder}")
+
+
 def _push(argv: list[str]) -> None:
     from hf_tl.hub import push_folder
 
@@ -198,6 +225,7 @@ COMMANDS = {
     "trainable": (_trainable, "Print what trains, without training: hf-tl trainable FILE.yaml [--key value ...]"),
     "predict": (_predict, "Score a file with a run: hf-tl predict --run DIR --input FILE --output FILE"),
     "compare": (_compare, "Compare strategies: hf-tl compare CONFIG --strategies a,b,c --seeds 3 [--key value]"),
+    "advise": (_advise, "Recommend strategies from measurements: hf-tl advise CONFIG [--budget MINUTES]"),
     "tune": (_tune, "Search hyperparameters: hf-tl tune CONFIG --search_space FILE --n_trials N [--key value]"),
     "ensemble": (_ensemble, "Average finished runs: hf-tl ensemble RUN RUN ... --output_dir DIR [--weights dev]"),
     "push": (_push, "Upload a run or comparison to the Hub: hf-tl push FOLDER user/name [--private]"),

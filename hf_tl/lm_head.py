@@ -53,16 +53,18 @@ class LanguageModelHead(nn.Module):
         layout: ``{"child": name in the LM class, "out": path of the output layer in it, "tied": bool,
             "bias_alias": path of a second name of the output bias in the LM class, or ""}``.
         note: How the head started (said by the run and kept in its results).
+        pretrained: Whether its weights are the checkpoint's (False: new, as the class initialises them).
     """
 
     token_level = True
 
-    def __init__(self, body: nn.Module, objective: str, layout: dict, note: str):
+    def __init__(self, body: nn.Module, objective: str, layout: dict, note: str, pretrained: bool = False):
         super().__init__()
         self.body = body
         self.objective = objective
         self.layout = layout
         self.note = note
+        self.pretrained = pretrained
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.body(hidden)
@@ -167,13 +169,14 @@ def build_lm_head(backbone: nn.Module, objective: str, source: str, load_pretrai
         found.pop(f"{out_path}.weight" if out_path else "weight", None)
     if alias and alias in found:
         found[f"{out_path}.bias"] = found.pop(alias)
+    tied_only = tied and load_pretrained and not any(True for _ in body.parameters())  # nothing but the embeddings
     if found:
         result = body.load_state_dict(found, strict=False)
         if result.missing_keys:
             raise HfTlError(f"the checkpoint '{source}' holds part of its {OBJECTIVES[objective]} head (missing "
                             f"{result.missing_keys[:3]}); restore the checkpoint.")
         note = f"the checkpoint's own {objective.replace('_', '-')} head"
-    elif tied and load_pretrained and not any(True for _ in body.parameters()):
+    elif tied_only:
         note = "the checkpoint's own output layer: its input embeddings (tied)"
     else:
         what = "its output tied to the input embeddings" if tied else "its output layer new"
@@ -181,7 +184,7 @@ def build_lm_head(backbone: nn.Module, objective: str, source: str, load_pretrai
         note = (f"a new {kind} head ({what}), as the model trains from scratch" if not load_pretrained else
                 f"no {kind} head in the checkpoint, so a new one ({what}, the rest initialised as "
                 f"{type(lm).__name__} does)")
-    return LanguageModelHead(body, objective, layout, note)
+    return LanguageModelHead(body, objective, layout, note, pretrained=bool(found) or tied_only)
 
 
 def standard_lm(backbone: nn.Module, head: LanguageModelHead) -> nn.Module:

@@ -58,7 +58,8 @@ def test_help_with_a_config_shows_its_values_as_defaults(capsys):
 
 
 @pytest.mark.parametrize("argv", [["trainable", "--help"], ["predict", "--help"], ["compare", "--help"],
-                                  ["push", "--help"], ["embed", "--help"], ["--help"]])
+                                  ["push", "--help"], ["embed", "--help"], ["advise", "--help"],
+                                  ["--help"]])
 def test_every_command_has_help_that_exits_0(argv, capsys):
     try:
         cli_main(argv)  # hf-tl --help returns, a command's --help exits (argparse)

