@@ -11,7 +11,7 @@ from conftest import STSB_ARGS
 
 from hf_tl.advisor import advise, signals
 from hf_tl.advisor.reference import reference_sentences
-from hf_tl.advisor.rules import LITTLE_DATA_ROWS, RULES, facts, recommend
+from hf_tl.advisor.rules import LITTLE_DATA_ROWS, RULES, facts, recommend, sampling_error
 from hf_tl.errors import HfTlError
 
 
@@ -130,6 +130,22 @@ def test_a_clearly_better_measurement_outranks_the_table_order():
     advice = recommend(evidence(rows=100, zero=0.95, probe=0.60))
     assert advice["options"][0]["strategy"] == "zero_shot"
     assert "Zero-shot (0.9500) is within noise of or above" in advice["stop"]
+
+
+@pytest.mark.parametrize("dev_rows, top", [(78, "zero_shot"), (2000, "features")])
+def test_a_curve_on_few_dev_rows_does_not_overrule_the_table(dev_rows, top):
+    # A decoder with 100 rows: the table puts zero-shot first. A linear head 0.06 above it on 78 dev rows is within
+    # twice that score's sampling error (0.04 each); on 2,000 dev rows (0.008) it is not, and features moves up.
+    measured = {**evidence(rows=100, decoder=True, zero=0.782, probe=0.846), "curve_dev_rows": dev_rows}
+    facts_ = facts(measured)
+    assert facts_["probe_se"] == pytest.approx((0.846 * 0.154 / dev_rows) ** 0.5)
+    assert recommend(measured)["options"][0]["strategy"] == top
+
+
+def test_sampling_error_of_a_correlation_and_an_accuracy():
+    assert sampling_error(0.8, 103, regression=True) == pytest.approx(0.036)
+    assert sampling_error(0.5, 100, regression=False) == pytest.approx(0.05)
+    assert sampling_error(0.9, 0, regression=False) == 0.0
 
 
 def test_every_rule_cites_measurements_and_the_last_always_applies():

@@ -233,6 +233,10 @@ def measure(config_path: str, overrides: list[str], budget: Budget, reference: s
     start = time.monotonic()
     _features(model, probe, collate, device, batch_size)
     per_text = (time.monotonic() - start) / len(probe)
+    # Reference sentences can be longer than the task's texts: a text costs in proportion to its tokens.
+    task_tokens = evidence["tokenizer"]["task"]["tokens"] / max(1, len(sample))
+    ref_tokens = evidence["tokenizer"]["reference"]["tokens"] / max(1, len(references[:2000]))
+    ref_scale = max(1.0, ref_tokens / max(task_tokens, 1e-9))
     per_row = per_text * (2 if task.pair else 1)
     evidence["speed"] = {"texts_per_s": 1 / per_text, "load_s": load_s, "startup_s": startup_s}
     say(f"advise: {len(train_split):,} train rows; the backbone reads {1 / per_text:.0f} texts/s here")
@@ -257,8 +261,12 @@ def measure(config_path: str, overrides: list[str], budget: Budget, reference: s
         train_rows = np.sort(rng.permutation(len(train_split))[:n_train])
         dev_rows = np.sort(rng.permutation(len(dev_split))[:n_dev])
         dev_tokens = task.tokenize(dev_split.select(dev_rows))
+        passing = time.monotonic()
         x_train = _features(model, train_tokens.select(train_rows), collate, device, batch_size)
         x_dev = _features(model, dev_tokens, collate, device, batch_size)
+        # The speed probe read 32 texts; this pass read hundreds: its rate sizes the steps after it.
+        per_text = max(per_text, (time.monotonic() - passing) / ((n_train + n_dev) * (2 if task.pair else 1)))
+        evidence["speed"]["texts_per_s"] = 1 / per_text
         y_train = np.asarray(train_split.select(train_rows)["label"])
         y_dev = np.asarray(dev_tokens["labels"])
 
@@ -274,7 +282,8 @@ def measure(config_path: str, overrides: list[str], budget: Budget, reference: s
     timed("curve")
 
     # Perplexity of task text against reference text (a fitted head for an encoder without its own).
-    n = budget.rows(per_text * 3, 0.6, LM_TEXTS, floor=30)
+    # Per task text: itself scored, and a reference text fitted on and one scored, each through the vocabulary head.
+    n = budget.rows(1.5 * per_text * (1 + 2 * ref_scale), 0.6, LM_TEXTS, floor=30)
     if n:
         say(f"advise: language-model perplexity on {n} task and {n} reference texts")
         evidence["lm"] = _lm(built.backbone, config, sample[:n], references, n, seed,
@@ -285,7 +294,7 @@ def measure(config_path: str, overrides: list[str], budget: Budget, reference: s
     timed("lm")
 
     # How far the task's embeddings sit from the reference corpus's.
-    n = budget.rows(per_text * 2, 0.9, DOMAIN_TEXTS, floor=50)
+    n = budget.rows(per_text * (1 + ref_scale), 0.8, DOMAIN_TEXTS, floor=50)
     if n:
         say(f"advise: embeddings of {n} task and {n} reference texts")
         from hf_tl.embed import embed_texts

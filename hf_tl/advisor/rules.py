@@ -70,21 +70,19 @@ PARTIAL = Option("partial", ("--num_layers", "2", "--learning_rate", "1e-4"), ga
                  why="the top two blocks adapt, the rest stays: less to overfit")
 FEATURES = Option("features", base="probe", gain=(-0.01, 0.01), passes=1.0, epochs=1,
                   why="a linear model fitted on frozen features: one backbone pass")
-FROZEN = Option("frozen", ("--learning_rate", "1e-3"), base="probe", gain=(-0.03, 0.01), passes=1.0, epochs=1,
-                why="a new head on the frozen backbone (features cached: one backbone pass)")
 SETFIT = Option("setfit", base="probe", gain=(0.0, 0.06), passes=3.0, epochs=40,
                 why="contrastive pairs from few labels, then a linear head")
 
 RULES: tuple[Rule, ...] = (
     Rule("random_weights", "dissimilar", lambda f: f["random_init"],
          (Option("full", ("--learning_rate", "1e-4"), base="probe", gain=(0.0, 0.1),
-                 why="nothing pretrained to keep: train every weight"), FROZEN, ZERO),
+                 why="nothing pretrained to keep: train every weight"), FEATURES, ZERO),
          "pretraining.md: the same MiniLM architecture from random weights scores 0.52-0.72 against 0.80-0.90 "
          "pretrained (STS-B, SICK, SST-2 at 1-100% of the data); only training every weight moves it",
          stop="The backbone's weights are random: start from a pretrained checkpoint (pretraining.md: +0.13 to "
               "+0.32), or pretrain on in-domain text first (recipes/pretrain.py)."),
     Rule("in_trouble", "little data, dissimilar domain", lambda f: f["little"] and not f["similar"],
-         (FULL, FROZEN, ZERO),
+         (FULL, FEATURES, ZERO),
          "pretraining.md: with 44-673 rows the pretrained backbone's gain over random weights is largest "
          "(+0.18 to +0.32); what the backbone lacks, this little data cannot teach",
          stop="In trouble (little data, unfamiliar text): try domain-adaptive pretraining on this text first "
@@ -100,23 +98,25 @@ RULES: tuple[Rule, ...] = (
           Option("lora", (*BI, "--learning_rate", "5e-4"), base="zero", gain=(0.0, 0.006), passes=2.5,
                  why="low-rank updates of the bi-encoder")),
          "few_zero_shot.md: all-MiniLM-L6-v2 zero-shot STS-B 0.8672, bi-encoder fine-tuning on 40-320 pairs "
-         "0.8698-0.8774 (+0.003 to +0.010); advise.md: with 100 pairs, STS-B -0.0001 and SICK +0.009 over "
+         "0.8698-0.8774 (+0.003 to +0.010); advise.md: with 100 pairs, STS-B -0.0003 and SICK +0.009 over "
          "zero-shot (3 seeds, std under 0.001), LoRA +0.000 and +0.005; a frozen cross-encoder scores near 0",
          stop="Zero-shot is within 0.01 of what fine-tuning the bi-encoder on this few pairs reached "
               "(few_zero_shot.md, advise.md): if a training run is not worth its cost, use the checkpoint as it is."),
     Rule("bi_encoder_many_rows", "lots of data, similar domain",
          lambda f: f["regression"] and f["sentence_transformers"],
-         (Option("full", (*BI, "--learning_rate", "2e-5"), base="zero", gain=(0.0, 0.03),
+         (Option("full", (*BI, "--learning_rate", "2e-5"), base="zero", gain=(-0.005, 0.03),
                  why="the bi-encoder fine-tuned on the whole train split"),
           Option("lora", (*BI, "--learning_rate", "5e-4"), base="zero", gain=(-0.005, 0.01), passes=2.5,
                  why="low-rank updates of the bi-encoder"), ZERO),
          "stsb_strategies.md: full bi-encoder (lr 2e-5) 0.8963 vs zero-shot 0.8672 and full cross-encoder 0.8608 on "
-         "5,749 STS-B pairs; advise.md: on 1,000 pairs lr 5e-5 fell 0.007 below zero-shot, LoRA 0.002 below"),
+         "5,749 STS-B pairs; advise.md: on 1,000 pairs (lr 2e-5) STS-B -0.002 and SICK +0.021 against zero-shot, "
+         "LoRA -0.002 and +0.013 (1 seed)"),
     Rule("decoder_few_rows", "little data, similar domain", lambda f: f["decoder"] and f["little"],
          (ZERO, Option("lora", ("--learning_rate", "5e-4"), base="zero", gain=(-0.05, 0.03), passes=2.5,
-                       why="low-rank updates of the decoder, last-token pooling"), FROZEN),
+                       why="low-rank updates of the decoder, last-token pooling"), FEATURES),
          "few_zero_shot.md: SmolLM2-135M label-word likelihood 0.7867 on SST-2, above MiniLM's SetFit with 64 "
-         "rows per label (0.7798)"),
+         "rows per label (0.7798); advise.md: with 100 SST-2 rows zero-shot 0.782, a frozen head trained by "
+         "gradient 0.536 (what the linear-head curve predicts is a fitted linear model: features)"),
     Rule("classify_few_rows", "little data, similar domain",
          lambda f: f["little"] and not f["regression"] and not f["pair"],
          (SETFIT, FEATURES, Option("lora", ("--learning_rate", "5e-4"), base="probe", gain=(-0.02, 0.04),
@@ -173,7 +173,7 @@ def facts(evidence: dict) -> dict:
         similar = False
         why.append(f"{tok['unk_rate']:.1%} of the task's tokens are unknown to the tokenizer (> {MAX_UNK_RATE:.0%})")
     curve = evidence.get("curve") or []
-    probe = probe_std = slope = None
+    probe = probe_std = probe_se = slope = None
     if curve:
         from hf_tl.advisor.signals import curve_slope
 
@@ -183,9 +183,11 @@ def facts(evidence: dict) -> dict:
         extra = math.log2(rows / last["rows"]) if rows > last["rows"] else 0.0
         probe = last["mean"] + 0.5 * slope * extra
         probe_std = max((p["std"] for p in curve[-2:]), default=0.0)
+        # A curve scored on few dev rows is noisy whatever its draws agree on: the score's own sampling error.
+        probe_se = sampling_error(last["mean"], evidence.get("curve_dev_rows") or 0, task["regression"])
     zero = (evidence.get("zero_shot_run") or {}).get("score")
     return {"rows": rows, "little": rows < LITTLE_DATA_ROWS, "similar": similar, "similar_why": why,
-            "zero": zero, "probe": probe, "probe_std": probe_std, "slope": slope,
+            "zero": zero, "probe": probe, "probe_std": probe_std, "probe_se": probe_se, "slope": slope,
             "regression": task["regression"], "pair": task["pair"], "decoder": backbone["decoder"],
             "sentence_transformers": backbone["sentence_transformers"], "nli": backbone["nli"],
             "random_init": backbone["random_init"], "greater_is_better": task["greater_is_better"]}
@@ -196,6 +198,24 @@ def place(f: dict) -> Rule:
     return next(rule for rule in RULES if rule.when(f))
 
 
+def sampling_error(value: float, n: int, regression: bool) -> float:
+    """The standard error of a dev score measured on ``n`` rows: ``sqrt(p (1 - p) / n)`` for an accuracy-like
+    score, ``(1 - r^2) / sqrt(n - 3)`` for a correlation (Fisher); 0 when ``n`` is unknown."""
+    if n <= 3:
+        return 0.0
+    value = min(max(value, 0.0), 1.0)
+    return (1 - value**2) / math.sqrt(n - 3) if regression else math.sqrt(value * (1 - value) / n)
+
+
+def uncertainty(option: Option, f: dict) -> float:
+    """How far an option's prediction may be off beyond its gain range: for a prediction from the linear-head
+    curve, the larger of the draws' spread, the dev rows' sampling error and ``NOISE``; 0 for the zero-shot base,
+    measured on dev as the runs are."""
+    if option.base == "zero" or f["probe"] is None:
+        return 0.0
+    return max(NOISE, f["probe_std"] or 0.0, f["probe_se"] or 0.0)
+
+
 def predict(option: Option, f: dict) -> tuple[float, float] | None:
     """The option's predicted dev metric range from its base and gain; None when its base was not measured."""
     bases = {"zero": f["zero"], "probe": f["probe"],
@@ -203,7 +223,7 @@ def predict(option: Option, f: dict) -> tuple[float, float] | None:
     base = bases[option.base]
     if base is None:
         return None
-    spread = max(NOISE, f["probe_std"] or 0.0) if option.base == "probe" else 0.0
+    spread = uncertainty(option, f)
     return base + option.gain[0] - spread, base + option.gain[1] + spread
 
 
@@ -228,15 +248,17 @@ def recommend(evidence: dict) -> dict:
     rule = place(f)
     from hf_tl.strategies import strategy_class
 
-    ranked = []
+    ranked, margins = [], {}
     for option in rule.options:
         predicted = predict(option, f)
         if predicted is None and not strategy_class(option.strategy).learns:
             continue  # a strategy that learns nothing is its measurement; none was made (no zero-shot form, or time)
         ranked.append({"strategy": option.strategy, "flags": list(option.flags), "predicted": predicted,
                        "cost_s": cost_s(option, f, evidence), "why": option.why})
-    # Measurements overrule the table's order where they disagree by more than noise: an option predicted clearly
-    # better moves up (a stable sort keeps the table's order among the rest).
+        margins[id(ranked[-1])] = uncertainty(option, f)
+    # Measurements overrule the table's order where they disagree by more than noise: an option predicted better
+    # by over twice the error of the two predictions (and NOISE) moves up; a stable sort keeps the table's order
+    # among the rest.
     sign = 1 if f["greater_is_better"] else -1
 
     def centre(r):
@@ -244,8 +266,13 @@ def recommend(evidence: dict) -> dict:
 
     top = centre(ranked[0]) if ranked else None
     if top is not None:
-        ranked.sort(key=lambda r: -sign * centre(r) if centre(r) is not None and sign * (centre(r) - top) > NOISE
-                    else 0.0)
+        first = margins[id(ranked[0])]
+
+        def clearly_better(r) -> bool:
+            margin = max(NOISE, 2 * max(margins[id(r)], first))
+            return centre(r) is not None and sign * (centre(r) - top) > margin
+
+        ranked.sort(key=lambda r: (0, -sign * centre(r)) if clearly_better(r) else (1, 0.0))
     stop = rule.stop
     if not stop and f["little"] and f["zero"] is not None and f["probe"] is not None \
             and sign * (f["zero"] - f["probe"]) >= -NOISE:
