@@ -11,7 +11,14 @@ from conftest import STSB_ARGS
 
 from hf_tl.advisor import advise, signals
 from hf_tl.advisor.reference import reference_sentences
-from hf_tl.advisor.rules import LITTLE_DATA_ROWS, RULES, facts, recommend, sampling_error
+from hf_tl.advisor.rules import (
+    LITTLE_DATA_ROWS,
+    RULES,
+    SKIPPED_FOR_TIME,
+    facts,
+    recommend,
+    sampling_error,
+)
 from hf_tl.errors import HfTlError
 
 
@@ -140,6 +147,14 @@ def test_a_curve_on_few_dev_rows_does_not_overrule_the_table(dev_rows, top):
     facts_ = facts(measured)
     assert facts_["probe_se"] == pytest.approx((0.846 * 0.154 / dev_rows) ** 0.5)
     assert recommend(measured)["options"][0]["strategy"] == top
+
+
+def test_zero_shot_skipped_for_time_stays_ranked_and_one_refused_is_dropped():
+    skipped = {**evidence(rows=100, decoder=True), "zero_shot_run": {"score": None, "reason": SKIPPED_FOR_TIME}}
+    top = recommend(skipped)["options"][0]
+    assert top["strategy"] == "zero_shot" and top["predicted"] is None
+    refused = {**evidence(rows=100, decoder=True), "zero_shot_run": {"score": None, "reason": "no zero-shot form"}}
+    assert "zero_shot" not in [o["strategy"] for o in recommend(refused)["options"]]
 
 
 def test_sampling_error_of_a_correlation_and_an_accuracy():

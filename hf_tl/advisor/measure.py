@@ -18,6 +18,7 @@ import torch
 
 from hf_tl.advisor import signals
 from hf_tl.advisor.reference import reference_path, reference_sentences
+from hf_tl.advisor.rules import SKIPPED_FOR_TIME
 from hf_tl.errors import HfTlError
 
 CURVE_TRAIN_CAP = 4000  # train rows a learning curve reads at most (its last point)
@@ -243,12 +244,13 @@ def measure(config_path: str, overrides: list[str], budget: Budget, reference: s
     timed("data, backbone, tokenizer, speed")
 
     # Zero-shot first, the strongest signal: a whole evaluation of dev as compare runs it (a second backbone load).
+    # It may take all the time left: the steps after it shrink to what remains, and are worth less.
     zero_cost = 2 * load_s + len(dev_split) * per_row
-    if zero_cost < 0.8 * budget.left():
+    if zero_cost < budget.left():
         say("advise: zero-shot run on dev")
         evidence["zero_shot_run"] = zero_shot_score(config_path, overrides, workdir, metric)
     else:
-        evidence["zero_shot_run"] = {"score": None, "reason": "budget"}
+        evidence["zero_shot_run"] = {"score": None, "reason": SKIPPED_FOR_TIME}
         skipped["zero_shot_run"] = f"needs about {zero_cost:.0f} s, more than the budget left allows"
     timed("zero_shot")
 

@@ -22,6 +22,7 @@ MIN_KNOWLEDGE = 0.2  # a pretrained MiniLM scores 0.3-0.5 on task text; random w
 MAX_PPL_RATIO = 8.0
 MAX_UNK_RATE = 0.01
 MAX_FRAGMENTATION = 1.5  # task tokens per word over the reference's
+SKIPPED_FOR_TIME = "budget"  # the reason a measurement records when the budget had no time for it
 NOISE = 0.01  # seed-to-seed spread of a dev metric on these data sizes (compare_stsb.md: std 0.0006-0.0092)
 
 
@@ -249,10 +250,12 @@ def recommend(evidence: dict) -> dict:
     from hf_tl.strategies import strategy_class
 
     ranked, margins = [], {}
+    # Zero-shot skipped for lack of time is still worth its one evaluation; one the task has no form for is not.
+    unmeasured = (evidence.get("zero_shot_run") or {}).get("reason") == SKIPPED_FOR_TIME
     for option in rule.options:
         predicted = predict(option, f)
-        if predicted is None and not strategy_class(option.strategy).learns:
-            continue  # a strategy that learns nothing is its measurement; none was made (no zero-shot form, or time)
+        if predicted is None and not strategy_class(option.strategy).learns and not unmeasured:
+            continue  # a strategy that learns nothing is its measurement, and it refused this task and backbone
         ranked.append({"strategy": option.strategy, "flags": list(option.flags), "predicted": predicted,
                        "cost_s": cost_s(option, f, evidence), "why": option.why})
         margins[id(ranked[-1])] = uncertainty(option, f)
