@@ -61,9 +61,9 @@ def test_similarity_scores_with_a_regression_head(tiny_bert, tmp_path, head):
 @pytest.mark.real_data
 @pytest.mark.parametrize("flags, message", [
     (["--sklearn_head", "logistic"], "logistic needs labels"),
-    (["--architecture", "bi_encoder"], "is a bi-encoder"),
-    (["--head_type", "mlp"], "set head_type linear"),
-    (["--layer", "weighted"], "cannot learn layer weights"),
+    (["--sklearn_head", "ridge", "--architecture", "bi_encoder"], "is a bi-encoder"),
+    (["--sklearn_head", "ridge", "--head_type", "mlp"], "set head_type linear"),
+    (["--sklearn_head", "ridge", "--layer", "weighted"], "cannot learn layer weights"),
     (["--sklearn_head", "svm"], "sklearn_head must be one of"),
 ])
 def test_settings_features_cannot_fit_are_refused(tiny_bert, tmp_path, flags, message):
@@ -92,3 +92,17 @@ def test_two_processes_fit_the_same_head_as_one(tiny_bert, tmp_path, monkeypatch
 
     heads = [load_file(d / "heads" / "classification.safetensors") for d in (one, two)]
     assert all(np.allclose(heads[0][k].numpy(), heads[1][k].numpy(), atol=1e-6) for k in heads[0])
+
+
+@pytest.mark.real_data
+def test_logistic_on_scores_is_refused_before_any_pass_and_compare_fits_ridge(tiny_bert, tmp_path):
+    from hf_tl.compare import strategy_flags
+    from hf_tl.config_io import parse_args
+
+    args = tiny_args(tiny_bert, tmp_path / "run", train=16, dev=8)  # STS-B: a score per pair
+    with pytest.raises(HfTlError, match="logistic needs labels.*--sklearn_head ridge"):
+        parse_args([*args, "--strategy", "features", "--sklearn_head", "logistic"])
+    assert not (tmp_path / "run").exists()
+    flags = strategy_flags("features", parse_args(args))
+    assert flags[-2:] == ["--sklearn_head", "ridge"]
+    assert parse_args([*args, *flags, "--strategy", "features"]).strategy.sklearn_head == "ridge"

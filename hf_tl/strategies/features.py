@@ -84,6 +84,22 @@ class Features(Strategy):
     resumable = False
     resume_refusal = "trains nothing by gradient, so there is nothing to resume; drop --resume_from_checkpoint"
 
+    @classmethod
+    def check_config(cls, config) -> None:
+        super().check_config(config)
+        # Before the backbone pass, not after it: logistic regression cannot fit a score.
+        scores = [name for name, d in config.task_data().items() if d.task == "similarity"]
+        if scores and config.strategy.sklearn_head == "logistic":
+            raise HfTlError(f"strategy 'features' with sklearn_head logistic needs labels, but task '{scores[0]}' is "
+                            f"a score (similarity); set --sklearn_head ridge (or linear_svm).")
+
+    @classmethod
+    def compare_flags(cls, config) -> list[str]:
+        """A score target (similarity) is fitted by ridge regression: logistic regression needs labels."""
+        flags = super().compare_flags(config)
+        scores = any(d.task == "similarity" for d in config.task_data().values())
+        return [*flags, "--sklearn_head", "ridge"] if scores and config.strategy.sklearn_head == "logistic" else flags
+
     def apply(self, model: nn.Module) -> nn.Module:
         refuse_learned_mix(model.layer, "strategy 'features' fits a closed-form linear head, which cannot learn layer "
                                   "weights")
