@@ -47,8 +47,8 @@ def cells(random_dir: Path) -> dict[str, dict]:
                                      ("mrpc", "mrpc_full", []), ("sst2", "sst2_full", [])):
             out[f"{task}_minilm_{size}"] = {"config": config, "flags": [*flags, *SIZES[size], *DEV], "seeds": seeds,
                                             "budget": 1.0 if size == 100 else 2.0}
-    for task, config in (("stsb", "stsb_full"), ("sst2", "sst2_full")):
-        out[f"{task}_random_100"] = {"config": config, "flags": [*random, *SIZES[100], *DEV], "seeds": 3,
+    for task, config, flags in (("stsb", "stsb_full", []), ("sick", "stsb_full", SICK), ("sst2", "sst2_full", [])):
+        out[f"{task}_random_100"] = {"config": config, "flags": [*flags, *random, *SIZES[100], *DEV], "seeds": 3,
                                      "budget": 1.0}
     for task, config in (("sst2", "sst2_smollm2_zero_shot"), ("mrpc", "mrpc_smollm2_lora")):
         out[f"{task}_smollm2_100"] = {"config": config, "flags": [*smol, *SIZES[100], *DEV], "seeds": 1, "budget": 3.0}
