@@ -206,7 +206,7 @@ def chart(lines: list[dict], path: Path) -> None:
                color="black", marker="_", s=200, label="zero-shot", zorder=3)
     ax.set_xticks(list(x), names, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("dev metric (mean over seeds)")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
