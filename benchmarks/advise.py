@@ -107,14 +107,19 @@ def candidates(cell: dict, advice: dict) -> tuple[dict[str, tuple[str, list[str]
     return out, alias
 
 
-def compare_cell(name: str, cell: dict, folder: Path, advice: dict) -> dict:
-    """Train every candidate over the cell's seeds; per candidate the metric's mean, spread and wall time."""
+def compare_cell(name: str, cell: dict, folder: Path, advice: dict) -> tuple[dict, dict[str, str]]:
+    """Train every candidate over the cell's seeds.
+
+    Returns:
+        ``(label -> the metric's mean, spread and wall time, option label -> the label it was trained under)``.
+    """
     from hf_tl.compare import run_one
 
     metric = advice["evidence"]["task"]["metric"]
     config = str(CONFIGS / f"{cell['config']}.yaml")
     rows = {}
-    for label, (strategy, flags) in candidates(cell, advice)[0].items():
+    trained, alias = candidates(cell, advice)
+    for label, (strategy, flags) in trained.items():
         scores, walls, error = [], [], None
         for seed in range(42, 42 + cell["seeds"]):
             out = folder / "runs" / label.replace(" ", "_").replace("-", "") / f"seed-{seed}"
@@ -130,17 +135,17 @@ def compare_cell(name: str, cell: dict, folder: Path, advice: dict) -> dict:
         rows[label] = {"strategy": strategy, "scores": scores, "wall_s": walls, "error": error,
                        "mean": statistics.mean(scores) if scores else None,
                        "std": statistics.stdev(scores) if len(scores) > 1 else 0.0}
-    return rows
+    return rows, alias
 
 
-def verdict(name: str, cell: dict, advice: dict, rows: dict) -> dict:
+def verdict(name: str, cell: dict, advice: dict, rows: dict, alias: dict[str, str]) -> dict:
     """The cell's line: advise's top pick, the best strategy found, the gap, whether it is within seed noise and
     not below zero-shot, and the two wall times."""
     done = {k: v for k, v in rows.items() if v["mean"] is not None}
     greater = advice["evidence"]["task"]["greater_is_better"]
     best = max(done, key=lambda k: done[k]["mean"] if greater else -done[k]["mean"])
     top = advice["advice"]["options"][0]
-    pick = candidates(cell, advice)[1][" ".join([top["strategy"], *top["flags"]])]
+    pick = alias[" ".join([top["strategy"], *top["flags"]])]
     # Seed noise: twice the larger spread over seeds of the two strategies compared (a zero-shot run scores the
     # same every seed), at least NOISE_FLOOR; a one-seed cell cannot measure it.
     pair = [done[k] for k in dict.fromkeys((best, pick)) if k in done]
@@ -228,8 +233,8 @@ def main() -> None:
         advice = advise_cell(name, grid[name], folder)
         print(f"{name}: advise picked {advice['advice']['options'][0]['strategy']} in {advice['wall_s']:.0f} s "
               f"({advice['advice']['quadrant']})", flush=True)
-        rows = compare_cell(name, grid[name], folder, advice)
-        line = verdict(name, grid[name], advice, rows)
+        rows, alias = compare_cell(name, grid[name], folder, advice)
+        line = verdict(name, grid[name], advice, rows, alias)
         (folder / "cell.json").write_text(json.dumps({"verdict": line, "candidates": rows}, indent=2))
         lines.append(line)
         (root / "results.json").write_text(json.dumps({"cells": lines}, indent=2))

@@ -143,6 +143,35 @@ def zero_shot_score(config_path: str, overrides: list[str], workdir: Path, metri
             "run": str(workdir / "zero_shot")}
 
 
+@dataclass
+class _Probe:
+    """What the measurement steps share: the loaded model and task, the splits, the text sample and the speed."""
+
+    config: object
+    backbone: object  # the loaded backbone (hf_tl.backbone), for the LM probe
+    model: torch.nn.Module
+    tokenizer: object
+    task: object
+    train_split: object
+    dev_split: object
+    train_tokens: object
+    evaluator: object
+    metric: str
+    regression: bool
+    device: torch.device
+    collate: object
+    batch_size: int
+    sample: list[str]  # up to 2,000 task texts, shuffled by the seed
+    references: list[str]
+    rng: np.random.Generator
+    per_text: float = 0.0  # seconds the backbone takes per text here
+    ref_scale: float = 1.0  # a reference text's cost in task texts (it may be longer)
+
+    @property
+    def per_row(self) -> float:
+        return self.per_text * (2 if self.task.pair else 1)
+
+
 def measure(config_path: str, overrides: list[str], budget: Budget, reference: str | None, workdir: Path,
             say=print) -> dict:
     """Every measurement of the advisor, within ``budget``.
@@ -163,13 +192,8 @@ def measure(config_path: str, overrides: list[str], budget: Budget, reference: s
     Raises:
         HfTlError: for a multi-task or language-modelling config, or anything a run of the config would refuse.
     """
-    from datasets import Dataset
-
-    from hf_tl.builder import build
     from hf_tl.choices import LM_TASKS
     from hf_tl.config_io import parse_args
-    from hf_tl.data import PaddingCollator
-    from hf_tl.training.setup import resolve_config
 
     config = parse_args(["--config", config_path, *overrides])
     if config.is_multitask:
@@ -177,10 +201,8 @@ def measure(config_path: str, overrides: list[str], budget: Budget, reference: s
     if config.data.task in LM_TASKS:
         raise HfTlError(f"hf-tl advise recommends how to transfer to a labelled task; task {config.data.task} is "
                         f"pretraining (see docs/pretraining.md).")
-    seed = config.train.seed
     ref_file = reference_path(reference)  # before any model loads: a missing corpus stops at once
     evidence: dict = {"skipped": {}, "timings": {}}
-    skipped = evidence["skipped"]
     mark = [time.monotonic()]
 
     def timed(step: str) -> None:  # seconds since the previous step ended
@@ -188,7 +210,28 @@ def measure(config_path: str, overrides: list[str], budget: Budget, reference: s
         evidence["timings"][step] = round(now - mark[0], 2)
         mark[0] = now
 
+    probe = _load(config, ref_file, budget, evidence, say)
+    timed("data, backbone, tokenizer, speed")
+    _zero_shot_step(probe, config_path, overrides, workdir, budget, evidence, say)
+    timed("zero_shot")
+    _curve_step(probe, budget, evidence, say)
+    timed("curve")
+    _lm_step(probe, budget, evidence, say)
+    timed("lm")
+    _domain_step(probe, budget, evidence, say)
+    timed("domain")
+    evidence["wall_s"] = budget.spent()
+    return evidence
+
+
+def _load(config, ref_file: Path, budget: Budget, evidence: dict, say) -> _Probe:
+    """Read the data, load the backbone once, and measure the data, the tokenizer, the backbone and its speed."""
     import psutil
+    from datasets import Dataset
+
+    from hf_tl.builder import build
+    from hf_tl.data import PaddingCollator
+    from hf_tl.training.setup import resolve_config
 
     # What starting a process cost this one (imports included): each predicted run pays it too. A process older
     # than two minutes (a notebook) did other things since it started: its age says nothing, so count none.
@@ -218,6 +261,7 @@ def measure(config_path: str, overrides: list[str], budget: Budget, reference: s
     lengths = [len(ids) for ids in train_tokens["input_ids"]]
     evidence["data"] = signals.data_size(list(train_split["label"]), regression, lengths)
 
+    seed = config.train.seed
     references = reference_sentences(ref_file, REFERENCE_TEXTS, seed)
     task_texts = _texts(train_split, task.pair)
     rng = np.random.default_rng(seed)
@@ -225,92 +269,98 @@ def measure(config_path: str, overrides: list[str], budget: Budget, reference: s
     evidence["tokenizer"] = {"task": signals.token_stats(tokenizer, sample),
                              "reference": signals.token_stats(tokenizer, references[:2000]),
                              "reference_file": str(ref_file)}
+    probe = _Probe(config, built.backbone, model, tokenizer, task, train_split, dev_split, train_tokens, evaluator,
+                   metric, regression, device, PaddingCollator(tokenizer.pad_token_id, tokenizer.padding_side),
+                   config.train.per_device_eval_batch_size, sample, references, rng)
 
-    collate = PaddingCollator(tokenizer.pad_token_id, tokenizer.padding_side)
-    batch_size = config.train.per_device_eval_batch_size
-    probe = Dataset.from_dict(dict(tokenizer(sample[:SPEED_TEXTS], truncation=True,
+    texts = Dataset.from_dict(dict(tokenizer(sample[:SPEED_TEXTS], truncation=True,
                                              max_length=config.model.max_length)))
-    _features(model, probe.select(range(min(4, len(probe)))), collate, device, batch_size)  # warm-up
+    _features(model, texts.select(range(min(4, len(texts)))), probe.collate, device, probe.batch_size)  # warm-up
     start = time.monotonic()
-    _features(model, probe, collate, device, batch_size)
-    per_text = (time.monotonic() - start) / len(probe)
+    _features(model, texts, probe.collate, device, probe.batch_size)
+    probe.per_text = (time.monotonic() - start) / len(texts)
     # Reference sentences can be longer than the task's texts: a text costs in proportion to its tokens.
     task_tokens = evidence["tokenizer"]["task"]["tokens"] / max(1, len(sample))
     ref_tokens = evidence["tokenizer"]["reference"]["tokens"] / max(1, len(references[:2000]))
-    ref_scale = max(1.0, ref_tokens / max(task_tokens, 1e-9))
-    per_row = per_text * (2 if task.pair else 1)
-    evidence["speed"] = {"texts_per_s": 1 / per_text, "load_s": load_s, "startup_s": startup_s}
-    say(f"advise: {len(train_split):,} train rows; the backbone reads {1 / per_text:.0f} texts/s here")
-    timed("data, backbone, tokenizer, speed")
+    probe.ref_scale = max(1.0, ref_tokens / max(task_tokens, 1e-9))
+    evidence["speed"] = {"texts_per_s": 1 / probe.per_text, "load_s": load_s, "startup_s": startup_s}
+    say(f"advise: {len(train_split):,} train rows; the backbone reads {1 / probe.per_text:.0f} texts/s here")
+    return probe
 
-    # Zero-shot first, the strongest signal: a whole evaluation of dev as compare runs it (a second backbone load).
-    # It may take all the time left: the steps after it shrink to what remains, and are worth less.
-    zero_cost = 2 * load_s + len(dev_split) * per_row
+
+def _zero_shot_step(probe: _Probe, config_path: str, overrides: list[str], workdir: Path, budget: Budget,
+                    evidence: dict, say) -> None:
+    """Zero-shot first, the strongest signal: a whole evaluation of dev as compare runs it (a second backbone load).
+    It may take all the time left: the steps after it shrink to what remains, and are worth less."""
+    zero_cost = 2 * evidence["speed"]["load_s"] + len(probe.dev_split) * probe.per_row
     if zero_cost < budget.left():
         say("advise: zero-shot run on dev")
-        evidence["zero_shot_run"] = zero_shot_score(config_path, overrides, workdir, metric)
+        evidence["zero_shot_run"] = zero_shot_score(config_path, overrides, workdir, probe.metric)
     else:
         evidence["zero_shot_run"] = {"score": None, "reason": SKIPPED_FOR_TIME}
-        skipped["zero_shot_run"] = f"needs about {zero_cost:.0f} s, more than the budget left allows"
-    timed("zero_shot")
+        evidence["skipped"]["zero_shot_run"] = f"needs about {zero_cost:.0f} s, more than the budget left allows"
 
-    # A linear head on frozen features at several train sizes: one backbone pass over the rows it reads.
-    affordable = budget.rows(per_row, 0.5, CURVE_TRAIN_CAP + CURVE_DEV_CAP)
-    n_train = min(len(train_split), CURVE_TRAIN_CAP, max(affordable // 2, affordable - CURVE_DEV_CAP))
-    n_dev = min(len(dev_split), CURVE_DEV_CAP, affordable - n_train)
-    if n_train >= min(len(train_split), 16) and n_dev >= min(len(dev_split), 50):
-        say(f"advise: frozen features of {n_train:,} train and {n_dev:,} dev rows, linear-head learning curve")
-        train_rows = np.sort(rng.permutation(len(train_split))[:n_train])
-        dev_rows = np.sort(rng.permutation(len(dev_split))[:n_dev])
-        dev_tokens = task.tokenize(dev_split.select(dev_rows))
-        passing = time.monotonic()
-        x_train = _features(model, train_tokens.select(train_rows), collate, device, batch_size)
-        x_dev = _features(model, dev_tokens, collate, device, batch_size)
-        # The speed probe read 32 texts; this pass read hundreds: its rate sizes the steps after it.
-        per_text = max(per_text, (time.monotonic() - passing) / ((n_train + n_dev) * (2 if task.pair else 1)))
-        evidence["speed"]["texts_per_s"] = 1 / per_text
-        y_train = np.asarray(train_split.select(train_rows)["label"])
-        y_dev = np.asarray(dev_tokens["labels"])
 
-        def score(predictions, references):
-            return evaluator.metric_value(predictions, references, metric)
-
-        evidence["curve"] = signals.linear_curve(x_train, y_train, x_dev, y_dev, signals.curve_sizes(n_train),
-                                                 score, regression)
-        evidence["curve_dev_rows"] = n_dev
-    else:
+def _curve_step(probe: _Probe, budget: Budget, evidence: dict, say) -> None:
+    """A linear head on frozen features at several train sizes: one backbone pass over the rows it reads."""
+    p = probe
+    affordable = budget.rows(p.per_row, 0.5, CURVE_TRAIN_CAP + CURVE_DEV_CAP)
+    n_train = min(len(p.train_split), CURVE_TRAIN_CAP, max(affordable // 2, affordable - CURVE_DEV_CAP))
+    n_dev = min(len(p.dev_split), CURVE_DEV_CAP, affordable - n_train)
+    if not (n_train >= min(len(p.train_split), 16) and n_dev >= min(len(p.dev_split), 50)):
         evidence["curve"] = []
-        skipped["curve"] = "the budget left no time for a backbone pass over enough train and dev rows"
-    timed("curve")
+        evidence["skipped"]["curve"] = "the budget left no time for a backbone pass over enough train and dev rows"
+        return
+    say(f"advise: frozen features of {n_train:,} train and {n_dev:,} dev rows, linear-head learning curve")
+    train_rows = np.sort(p.rng.permutation(len(p.train_split))[:n_train])
+    dev_rows = np.sort(p.rng.permutation(len(p.dev_split))[:n_dev])
+    dev_tokens = p.task.tokenize(p.dev_split.select(dev_rows))
+    passing = time.monotonic()
+    x_train = _features(p.model, p.train_tokens.select(train_rows), p.collate, p.device, p.batch_size)
+    x_dev = _features(p.model, dev_tokens, p.collate, p.device, p.batch_size)
+    # The speed probe read 32 texts; this pass read hundreds: its rate sizes the steps after it.
+    p.per_text = max(p.per_text, (time.monotonic() - passing) / ((n_train + n_dev) * (2 if p.task.pair else 1)))
+    evidence["speed"]["texts_per_s"] = 1 / p.per_text
+    y_train = np.asarray(p.train_split.select(train_rows)["label"])
+    y_dev = np.asarray(dev_tokens["labels"])
 
-    # Perplexity of task text against reference text (a fitted head for an encoder without its own).
-    # Per task text: itself scored, and a reference text fitted on and one scored, each through the vocabulary head.
-    n = budget.rows(1.5 * per_text * (1 + 2 * ref_scale), 0.6, LM_TEXTS, floor=30)
-    if n:
-        say(f"advise: language-model perplexity on {n} task and {n} reference texts")
-        evidence["lm"] = _lm(built.backbone, config, sample[:n], references, n, seed,
-                             time.monotonic() + max(1.0, budget.left() * 0.1))
-    else:
+    def score(predictions, references):
+        return p.evaluator.metric_value(predictions, references, p.metric)
+
+    evidence["curve"] = signals.linear_curve(x_train, y_train, x_dev, y_dev, signals.curve_sizes(n_train), score,
+                                             p.regression)
+    evidence["curve_dev_rows"] = n_dev
+
+
+def _lm_step(probe: _Probe, budget: Budget, evidence: dict, say) -> None:
+    """Perplexity of task text against reference text (a fitted head for an encoder without its own). Per task text:
+    itself scored, and a reference text fitted on and one scored, each through the vocabulary head."""
+    p = probe
+    n = budget.rows(1.5 * p.per_text * (1 + 2 * p.ref_scale), 0.6, LM_TEXTS, floor=30)
+    if not n:
         evidence["lm"] = None
-        skipped["lm"] = "no time left for the perplexity probe"
-    timed("lm")
+        evidence["skipped"]["lm"] = "no time left for the perplexity probe"
+        return
+    say(f"advise: language-model perplexity on {n} task and {n} reference texts")
+    evidence["lm"] = _lm(p.backbone, p.config, p.sample[:n], p.references, n, p.config.train.seed,
+                         time.monotonic() + max(1.0, budget.left() * 0.1))
 
-    # How far the task's embeddings sit from the reference corpus's.
-    n = budget.rows(per_text * (1 + ref_scale), 0.8, DOMAIN_TEXTS, floor=50)
-    if n:
-        say(f"advise: embeddings of {n} task and {n} reference texts")
-        from hf_tl.embed import embed_texts
 
-        pooled = {side: embed_texts(model, tokenizer, texts[:n], config.model.max_length, batch_size)
-                  for side, texts in (("task", sample), ("reference", references))}
-        pooled = {k: v.reshape(len(v), -1, v.shape[-1]).mean(1) if v.ndim == 3 else v for k, v in pooled.items()}
-        evidence["domain"] = signals.domain_similarity(pooled["task"], pooled["reference"], seed)
-    else:
+def _domain_step(probe: _Probe, budget: Budget, evidence: dict, say) -> None:
+    """How far the task's embeddings sit from the reference corpus's."""
+    from hf_tl.embed import embed_texts
+
+    p = probe
+    n = budget.rows(p.per_text * (1 + p.ref_scale), 0.8, DOMAIN_TEXTS, floor=50)
+    if not n:
         evidence["domain"] = None
-        skipped["domain"] = "no time left for the embeddings of task and reference texts"
-    timed("domain")
-    evidence["wall_s"] = budget.spent()
-    return evidence
+        evidence["skipped"]["domain"] = "no time left for the embeddings of task and reference texts"
+        return
+    say(f"advise: embeddings of {n} task and {n} reference texts")
+    pooled = {side: embed_texts(p.model, p.tokenizer, texts[:n], p.config.model.max_length, p.batch_size)
+              for side, texts in (("task", p.sample), ("reference", p.references))}
+    pooled = {k: v.reshape(len(v), -1, v.shape[-1]).mean(1) if v.ndim == 3 else v for k, v in pooled.items()}
+    evidence["domain"] = signals.domain_similarity(pooled["task"], pooled["reference"], p.config.train.seed)
 
 
 def _lm(loaded, config, task_texts, references, n, seed, deadline) -> dict | None:
