@@ -127,7 +127,8 @@ class TransferModel(nn.Module):
             **inputs: Tokenizer outputs; a bi-encoder also takes the second text's as ``input_ids_b`` etc.
 
         Returns:
-            ``{"predictions": tensor, "loss": tensor}`` (loss only with labels).
+            ``{"predictions": tensor, "loss": tensor}`` (loss only with labels); a token-level head adds
+            ``loss_tokens``.
         """
         name = task if task is not None else next(iter(self.heads))
         head = self.heads[name]
@@ -152,7 +153,8 @@ class TransferModel(nn.Module):
 
         Returns:
             ``predictions``: ``(batch, 2)``, each row's summed token loss and its number of predicted tokens (what
-            perplexity is computed from); ``loss``: the mean loss per predicted token of the batch.
+            perplexity is computed from); ``loss``: the mean loss per predicted token of the batch;
+            ``loss_tokens``: how many tokens it averages over (the loop weighs processes by it).
         """
         targets = inputs.pop(LM_LABELS)
         if self.pass_position_ids:
@@ -162,6 +164,7 @@ class TransferModel(nn.Module):
         out = {"predictions": torch.stack([sums.detach(), counts], dim=1)}
         if with_loss:
             out["loss"] = sums.sum() / counts.sum().clamp(min=1) + self._penalty()
+            out["loss_tokens"] = counts.sum()
         return out
 
     def _penalty(self):

@@ -197,6 +197,26 @@ def corpus(tmp_path_factory):
     return folder
 
 
+@pytest.fixture
+def pairs_csv(tmp_path):
+    """A small similarity task in CSV (sentence1, sentence2, score), to pretrain on its text and then fine-tune."""
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "pairs"
+    folder.mkdir()
+    for name, n in (("train.csv", 48), ("dev.csv", 16)):
+        rows = ["sentence1,sentence2,score"]
+        rows += [f"{' '.join(rng.choice(WORDS, 6))},{' '.join(rng.choice(WORDS, 7))},{rng.uniform(0, 5):.2f}"
+                 for _ in range(n)]
+        (folder / name).write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def pair_data(folder) -> list[str]:
+    """Data flags for the ``pairs_csv`` fixture's files, both sentences as text."""
+    return ["--train_file", str(folder / "train.csv"), "--validation_file", str(folder / "dev.csv"),
+            "--text_column", "sentence1", "--text_pair_column", "sentence2"]
+
+
 def lm_args(model, corpus, out, task="masked_lm", *extra):
     """Pretraining recipe flags for a quick run of ``model`` on the ``corpus`` fixture's files."""
     return ["--model_name_or_path", model, "--task", task, "--train_file", str(corpus / "train.tokens"),

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import launch_two_processes, lm_args, log_of, run_recipe
+from conftest import launch_two_processes, lm_args, log_of, pair_data, run_recipe
 from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoTokenizer
 
 from hf_tl.builder import build
@@ -247,8 +247,11 @@ def test_two_processes_pretrain_as_one(tiny_bert, corpus, tmp_path):
     assert [r["step"] for r in a] == [r["step"] for r in b] and [r["stage"] for r in b][:3] == [0, 1, 2]
     for x, y in zip(a, b):
         assert y["eval_samples"] == x["eval_samples"]  # every held-out row once
-        # Each process averages its own half's token loss, so the steps differ slightly from one process's.
-        assert y["perplexity"] == pytest.approx(x["perplexity"], rel=5e-3)
+        # The loss weighs every token of a step alike across processes, so full batches train exactly the same
+        # steps (they were up to 6e-4 apart when each process averaged its own tokens). The epoch's last batch is
+        # short: Accelerate evens it by repeating first rows in the second process, so the last step differs a little.
+        last = y["step"] == b[-1]["step"]
+        assert y["perplexity"] == pytest.approx(x["perplexity"], rel=5e-3 if last else 1e-6)
 
 
 def test_a_checkpoint_with_its_masked_lm_head_keeps_it(tiny_bert, corpus, tmp_path):
@@ -267,3 +270,74 @@ def test_a_checkpoint_with_its_masked_lm_head_keeps_it(tiny_bert, corpus, tmp_pa
     saved = source.cls.state_dict()
     assert torch.equal(mine["predictions.transform.dense.weight"], saved["predictions.transform.dense.weight"])
     assert torch.equal(mine["predictions.decoder.bias"], saved["predictions.bias"])  # BERT's one bias, two names
+
+
+def test_plain_txt_files_are_one_document_a_line_for_language_modelling(tiny_bert, corpus, tmp_path):
+    from hf_tl.training.setup import resolve_config
+
+    for name in ("train", "valid"):  # a tab inside a line is text, not a column separator
+        lines = (corpus / f"{name}.tokens").read_text().splitlines()
+        (tmp_path / f"{name}.txt").write_text("\n".join(line.replace(" ", "\t", 1) for line in lines) + "\n")
+    argv = lm_args(tiny_bert, corpus, tmp_path / "out")
+    argv[argv.index("--train_file") + 1] = str(tmp_path / "train.txt")
+    argv[argv.index("--validation_file") + 1] = str(tmp_path / "valid.txt")
+    _, raw = resolve_config(parse_args(argv), need_train=True)
+    train = raw["masked_lm"]["train"]
+    assert train.column_names == ["text"]
+    assert train["text"][0] == (tmp_path / "train.txt").read_text().splitlines()[0]
+
+
+def test_a_task_train_split_is_pretraining_text_and_its_labels_are_not_read(tiny_bert, pairs_csv, tmp_path):
+    from hf_tl.tasks import TASKS
+    from hf_tl.training.setup import resolve_config
+
+    argv = ["--model_name_or_path", tiny_bert, "--task", "masked_lm", *pair_data(pairs_csv), "--output_dir",
+            str(tmp_path / "out")]
+    config, raw = resolve_config(parse_args(argv), need_train=True)
+    data = config.task_data()["masked_lm"]
+    task = TASKS["masked_lm"](data, AutoTokenizer.from_pretrained(tiny_bert), 32)
+    docs = task.prepare_split(raw["masked_lm"]["train"], "train")["text"]
+    first, second = raw["masked_lm"]["train"]["sentence1"], raw["masked_lm"]["train"]["sentence2"]
+    assert docs == [*first, *second]  # both sentences of every pair, in order; no score
+    assert not any(str(s) in docs for s in raw["masked_lm"]["train"]["score"])
+
+
+def test_task_adaptive_pretraining_then_fine_tuning_records_the_chain(tiny_bert, pairs_csv, tmp_path):
+    pre, sts = tmp_path / "tapt", tmp_path / "sts"
+    run_recipe(["--model_name_or_path", tiny_bert, "--task", "masked_lm", *pair_data(pairs_csv), "--max_length",
+                "32", "--per_device_train_batch_size", "8", "--learning_rate", "2e-3", "--num_train_epochs", "1",
+                "--output_dir", str(pre)], "pretrain")
+    encoder = AutoModelForMaskedLM.from_pretrained(pre).base_model.state_dict()
+    data = [*pair_data(pairs_csv), "--label_column", "score"]
+    from conftest import tiny_args
+
+    from hf_tl.transfer import load_init_backbone, resolve_init_from_run
+
+    argv = tiny_args(tiny_bert, sts, "--init_from_run", str(pre), data=data)
+    loaded = load_init_backbone(resolve_init_from_run(parse_args(argv)).model).model.state_dict()
+    assert loaded.keys() <= encoder.keys()
+    for name, tensor in loaded.items():
+        assert torch.equal(tensor, encoder[name]), name
+    run_recipe(argv)
+    chain = json.loads((sts / "lineage.json").read_text())
+    assert chain["base_checkpoint"]["model_name_or_path"] == tiny_bert
+    assert [r["tasks"] for r in chain["runs"]] == [{"masked_lm": "masked_lm"}, {"similarity": "similarity"}]
+    assert chain["runs"][0]["path"] == str(pre.resolve()) and "eval_perplexity" in chain["runs"][0]["results"]
+
+
+def test_early_stopping_reads_perplexity_as_lower_is_better(tiny_bert, corpus, tmp_path, monkeypatch):
+    # Scripted held-out perplexities: 50 -> 40 improves, 45 does not; a patience of 1 stops there (at the third
+    # evaluation). Read as greater-is-better, 40 would already be worse than 50 and the run would stop at the second.
+    scripted = iter([50.0, 40.0, 45.0, 30.0, 20.0, 10.0])
+    original = PerplexityEvaluator.__call__
+
+    def scripted_call(self, predictions, references=None):
+        return {**original(self, predictions, references), "perplexity": next(scripted)}
+
+    monkeypatch.setattr(PerplexityEvaluator, "__call__", scripted_call)
+    out = tmp_path / "es"
+    run_recipe(lm_args(tiny_bert, corpus, out, "masked_lm", "--eval_strategy", "steps", "--eval_steps", "1",
+                       "--num_train_epochs", "3", "--early_stopping_patience", "1"), "pretrain")
+    log = log_of(out)
+    assert [r["perplexity"] for r in log] == [50.0, 40.0, 45.0]
+    assert json.loads((out / "eval_results.json").read_text())["best_step"] == log[1]["step"]

@@ -142,3 +142,12 @@ def test_batched_predictions_equal_one_at_a_time(tiny_bert, tiny_gpt2, tmp_path,
     assert batched.shape == alone.shape
     np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-5)
     np.testing.assert_allclose(loaded.predict_raw(inputs[::-1], batch_size=4), batched[::-1], rtol=0, atol=1e-5)
+
+
+def test_results_are_those_of_the_kept_checkpoint_even_when_an_earlier_evaluation_scored_the_same():
+    from hf_tl.runs.record import best_results
+
+    history = [{"step": 2, "stage": 0, "spearmanr": 0.5}, {"step": 4, "stage": 1, "spearmanr": 0.5, "loss": 1.0}]
+    results = best_results(history, 4, "spearmanr", True)
+    assert results["best_step"] == 4 and results["eval_loss"] == 1.0
+    assert best_results(history, None, "spearmanr", True)["best_step"] == 4  # none best: the last

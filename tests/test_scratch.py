@@ -123,6 +123,27 @@ def test_greedy_layerwise_end_to_end_picks_its_best_from_the_last_stage(tiny_ber
                            "--greedy_stage_steps", "10", "--max_steps", "15"), "pretrain")
 
 
+def test_supervised_greedy_layerwise_stacks_blocks_under_a_task_head_then_fine_tunes_all(tiny_bert, pairs_csv,
+                                                                                        tmp_path):
+    from conftest import pair_data, tiny_args
+
+    out = tmp_path / "greedy_sts"
+    run_recipe(tiny_args(tiny_bert, out, "--strategy", "greedy_layerwise", "--greedy_stage_steps", "2", "--max_steps",
+                         "8", "--eval_strategy", "steps", "--eval_steps", "2",
+                         data=[*pair_data(pairs_csv), "--label_column", "score"]))
+    log = log_of(out)
+    assert [r["stage"] for r in log] == [0, 1, 2, 2]  # a block, the next on top, then everything (fine-tuning)
+    assert "spearmanr" in log[0]  # the task's head and metric from the first stage on
+    assert json.loads((out / "eval_results.json").read_text())["best_step"] in (6, 8)
+    from conftest import backbone_state
+    from transformers import AutoModel
+
+    start, trained = AutoModel.from_pretrained(tiny_bert).state_dict(), backbone_state(out)
+    for block in range(2):  # the saved model holds every block, each trained
+        names = [n for n in trained if n.startswith(f"encoder.layer.{block}.")]
+        assert names and any(not torch.equal(trained[n], start[n]) for n in names), block
+
+
 def test_compare_ranks_pretraining_runs_by_perplexity_lower_first(tiny_bert, corpus, tmp_path):
     import csv
 

@@ -13,7 +13,9 @@ if TYPE_CHECKING:  # annotations only: the data code sits below the config
     from hf_tl.config import DataArguments
 
 DATA_DIR_ENV = "HF_TL_DATA_DIR"
-# Plain text (one document or paragraph a line, column "text"): WikiText's .tokens and .raw files.
+# Plain text (one document or paragraph a line, column "text"): WikiText's .tokens and .raw files, and .txt for
+# tasks that read plain text (language modelling) unless column_names asks for tab-separated columns; other tasks
+# read .txt as tab-separated (SICK's files).
 SUFFIXES = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".json": "json", ".jsonl": "json", ".tokens": "text",
             ".raw": "text"}
 
@@ -40,16 +42,23 @@ def resolve_data_file(path: str, data_dir: str | None) -> Path:
         raise HfTlError(f"Data file '{path}' does not exist{where}; check train_file/validation_file, or read a Hub "
                         f"dataset with --dataset_name.")
     if candidate.suffix.lower() not in SUFFIXES:
-        raise HfTlError(f"Data file '{candidate}' must end in .csv, .tsv, .json or .jsonl (or .tokens or .raw: plain "
-                        f"text, one document a line).")
+        raise HfTlError(f"Data file '{candidate}' must end in .csv, .tsv, .txt, .json or .jsonl (or .tokens "
+                        f"or .raw: plain text, one document a line).")
     return candidate
 
 
-def read_file(path: Path, column_names: list[str] | None, split: str = "data"):
+def read_file(path: Path, column_names: list[str] | None, split: str = "data", plain_text: bool = False):
     """Read one local file into a ``datasets.Dataset``.
 
     CSV is read with quoting (fields with commas are quoted); TSV with quoting off, since GLUE-style TSVs hold
     bare quote characters. A UTF-8 byte-order mark is dropped.
+
+    Args:
+        path: The file.
+        column_names: Names for a CSV/TSV file's columns (its first row is then data).
+        split: The split's name, for messages.
+        plain_text: Read a ``.txt`` file as plain text (one document a line, column ``text``) unless
+            ``column_names`` is given.
 
     Raises:
         HfTlError: if the file cannot be parsed.
@@ -57,6 +66,8 @@ def read_file(path: Path, column_names: list[str] | None, split: str = "data"):
     from datasets import load_dataset
 
     kind = SUFFIXES[path.suffix.lower()]
+    if plain_text and path.suffix.lower() == ".txt" and not column_names:
+        kind = "text"
     kwargs: dict = {}
     if kind == "csv":
         kwargs["encoding"] = "utf-8-sig"
@@ -134,12 +145,13 @@ def with_data_source(args: DataArguments) -> DataArguments:
     return replace(args, dataset_name=name, train_file=None, validation_file=None, column_names=None)
 
 
-def load_raw_splits(args: DataArguments, need_train: bool = True) -> dict:
+def load_raw_splits(args: DataArguments, need_train: bool = True, plain_text: bool = False) -> dict:
     """Load the raw ``train`` and ``validation`` splits named by the data settings.
 
     Args:
         args: The data settings.
         need_train: Whether a train split is required (not for zero-shot evaluation).
+        plain_text: The task reads ``.txt`` files as plain text (see :func:`read_file`).
 
     Returns:
         ``{"train": Dataset, "validation": Dataset}`` (train may be missing when not needed).
@@ -154,7 +166,7 @@ def load_raw_splits(args: DataArguments, need_train: bool = True) -> dict:
         splits = {}
         for split, path in (("train", args.train_file), ("validation", args.validation_file)):
             if path:
-                splits[split] = read_file(resolve_data_file(path, args.data_dir), names, split)
+                splits[split] = read_file(resolve_data_file(path, args.data_dir), names, split, plain_text)
     else:
         raise HfTlError("No data given; set train_file and validation_file (local files) or dataset_name (Hub).")
     for split in ("validation",) + (("train",) if need_train else ()):

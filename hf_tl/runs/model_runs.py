@@ -119,7 +119,7 @@ class ModelRun(RunKind):
             import_in_background("sentence_transformers")
         model, state, figures, groups = self.learn(accelerator, config, model, strategy, splits, loaders, evaluators,
                                                    evaluator, metric_name, run_dir, record, state, resume_from)
-        results = best_results(state.history, state.best_metric, metric_name,
+        results = best_results(state.history, state.best_step, metric_name,
                                evaluator.greater_is_better_for(metric_name))
         results["train_runtime_s"] = round(time.perf_counter() - start, 2)
         results.update(figures)

@@ -52,7 +52,7 @@ class NliRun(RunKind):
         with accelerator.main_process_first():
             evaluator = task.evaluator()
         state = TrainState(history=[entry], best_metric=metrics[evaluator.primary_metric])
-        results = best_results(state.history, state.best_metric, evaluator.primary_metric,
+        results = best_results(state.history, None, evaluator.primary_metric,
                                evaluator.greater_is_better)
         results.update({"train_runtime_s": round(time.perf_counter() - start, 2),
                         "num_processes": accelerator.num_processes, "train_samples": {}})

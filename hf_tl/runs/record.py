@@ -128,19 +128,22 @@ def final_line(run_dir: Path, results: dict, repo_id: str | None = None) -> str:
             f"with hf-tl predict --run {run_dir} --input FILE --output OUT.csv")
 
 
-def best_results(history: list[dict], best_metric: float | None, metric_name: str, greater_is_better: bool) -> dict:
-    """The results of a run: its best evaluation's metrics (the last one when none was best).
+def best_results(history: list[dict], best_step: int | None, metric_name: str, greater_is_better: bool) -> dict:
+    """The results of a run: the metrics of the evaluation whose weights it kept (the last one when none was best).
+
+    The evaluation is found by its step, not by its value: two evaluations can score the same (a small dev set),
+    and one of them may not count (a stage of ``greedy_layerwise`` with fewer blocks).
 
     Args:
         history: The run's evaluations, as in ``eval_log.jsonl``.
-        best_metric: The best value of ``metric_name``.
-        metric_name: The metric that picks the best evaluation.
+        best_step: The step of the best checkpoint (:attr:`hf_tl.training.state.TrainState.best_step`).
+        metric_name: The metric that picked it.
         greater_is_better: Its direction.
 
     Returns:
         ``{"best_step", "metric_for_best_model", "greater_is_better", "eval_METRIC": value, ...}``.
     """
-    best = next((r for r in history if r.get(metric_name) == best_metric), None)
+    best = next((r for r in history if best_step is not None and r.get("step") == best_step), None)
     best = best or (history[-1] if history else {})
     metrics = {(k if k.startswith("eval_") else f"eval_{k}"): v for k, v in best.items()
                if k not in ("step", "epoch", "stage")}

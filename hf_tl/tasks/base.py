@@ -31,6 +31,7 @@ class Task:
     loss = "mse"
     column_defaults: dict = {}
     hub_presets: dict = {}  # {dataset name: {option: value}}, applied where the user kept the default
+    reads_plain_text = False  # whether a .txt file is plain text (one document a line) rather than tab-separated
 
     def __init__(self, data: DataArguments, tokenizer, max_length: int):
         self.data = self.resolve(data)

@@ -29,6 +29,7 @@ class LanguageModelingTask(Task):
     loss = "token_cross_entropy"
     column_defaults = {"text_column": "text"}
     token_level = True  # its head reads every token's hidden state, not pooled features
+    reads_plain_text = True
 
     @classmethod
     def resolve(cls, data: DataArguments, raw_splits: dict | None = None) -> DataArguments:

@@ -200,7 +200,14 @@ def _micro_step(accelerator, setup: _Setup, strategy, state: TrainState, batch: 
         The micro-batch's loss, detached (still on the device).
     """
     with accelerator.accumulate(setup.model):
-        loss = setup.model(task=task, **batch)["loss"]
+        out = setup.model(task=task, **batch)
+        loss = out["loss"]
+        if "loss_tokens" in out and accelerator.num_processes > 1:
+            # A token-averaged loss: every token of the step weighs the same, however the processes' shares of
+            # predicted tokens differ (MLM masks, unpacked rows). The gradients' average over processes then equals
+            # one process's over the whole batch.
+            total = accelerator.reduce(out["loss_tokens"].detach(), "sum").clamp(min=1)
+            loss = loss * out["loss_tokens"] * accelerator.num_processes / total
         accelerator.backward(loss)
         if accelerator.sync_gradients:
             strategy.before_optimizer_step(setup.unwrapped, state.global_step, state.epoch)

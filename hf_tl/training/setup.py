@@ -110,7 +110,7 @@ def resolve_config(config: RunConfig, need_train: bool) -> tuple[RunConfig, dict
     resolved, raw = {}, {}
     for name, data in config.task_data().items():
         data = with_data_source(data)
-        splits = load_raw_splits(data, need_train=need_train)
+        splits = load_raw_splits(data, need_train=need_train, plain_text=TASKS[data.task].reads_plain_text)
         if not need_train:
             splits.pop("train", None)
         resolved[name] = TASKS[data.task].resolve(data, splits)  # label names from all rows, before capping

@@ -26,6 +26,11 @@ class TrainState:
     history: list[dict] = field(default_factory=list)  # one record per evaluation
     weights_only: bool = False  # the checkpoint holds the weights alone (save_only_model): it cannot be resumed
 
+    @property
+    def best_step(self) -> int | None:
+        """The step of the best checkpoint (None when no evaluation was best)."""
+        return int(self.best_checkpoint.rsplit("-", 1)[1]) if self.best_checkpoint else None
+
     def rebase_best(self, checkpoints: Path, resumed: Path, metric: str) -> str | None:
         """Pick the best afresh from the resumed checkpoint on when the recorded best one was not kept (a finished
         run keeps only its newest checkpoints; its best weights went into its model, not into a checkpoint).
