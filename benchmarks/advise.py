@@ -170,6 +170,29 @@ def verdict(name: str, cell: dict, advice: dict, rows: dict, alias: dict[str, st
             "cost_ratio_3_seeds": advice["wall_s"] / compare_3 if compare_3 else None}
 
 
+def recheck(name: str, cell: dict, folder: Path, advice: dict, labels: list[str], seeds: list[int]) -> dict:
+    """More seeds of some candidates of a one-seed cell, to measure the noise its verdict assumed.
+
+    Returns:
+        ``{label: [score per seed]}``, also written to the cell's ``extra_seeds.json``.
+    """
+    from hf_tl.compare import run_one
+
+    trained, _ = candidates(cell, advice)
+    metric = advice["evidence"]["task"]["metric"]
+    config = str(CONFIGS / f"{cell['config']}.yaml")
+    out = {}
+    for label in labels:
+        strategy, flags = trained[label]
+        for seed in seeds:
+            run = run_one(config, strategy, seed, folder / "runs" / label.replace(" ", "_").replace("-", "")
+                          / f"seed-{seed}", [*cell["flags"], *flags])
+            out.setdefault(label, []).append(run["results"][f"eval_{metric}"])
+            print(f"{name}: {label} seed {seed}: {out[label][-1]:.4f} ({run['wall_s']:.0f} s)", flush=True)
+    (folder / "extra_seeds.json").write_text(json.dumps(out, indent=2))
+    return out
+
+
 def table(lines: list[dict]) -> list[str]:
     out = ["| cell | seeds | quadrant (rule) | advise's pick | its dev score | best found | best's score | gap | "
            "noise | within noise | ≥ zero-shot | advise s | compare s | ratio | ratio to a 3-seed compare |",
@@ -222,11 +245,20 @@ def main() -> None:
     parser.add_argument("--output_root", default="/tmp/advise_bench")
     parser.add_argument("--cells", default=None, help="Comma-separated cell names (default: all).")
     parser.add_argument("--chart", default=None, help="Where to write the chart (PNG).")
+    parser.add_argument("--recheck_labels", default=None,
+                        help="Semicolon-separated candidate labels of finished --cells to train again with "
+                             "--recheck_seeds (e.g. 'lora --learning_rate 5e-4;full').")
+    parser.add_argument("--recheck_seeds", default="43,44")
     args = parser.parse_args()
     root = Path(args.output_root)
     root.mkdir(parents=True, exist_ok=True)
     grid = cells(random_checkpoint(root))
     chosen = args.cells.split(",") if args.cells else list(grid)
+    if args.recheck_labels:
+        for name in chosen:
+            recheck(name, grid[name], root / name, advise_cell(name, grid[name], root / name),
+                    args.recheck_labels.split(";"), [int(x) for x in args.recheck_seeds.split(",")])
+        return
     lines = []
     for name in chosen:
         folder = root / name
