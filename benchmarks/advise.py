@@ -107,31 +107,45 @@ def candidates(cell: dict, advice: dict) -> tuple[dict[str, tuple[str, list[str]
     return out, alias
 
 
+def train_seed(name: str, cell: dict, folder: Path, metric: str, label: str, strategy: str, flags: list[str],
+               seed: int) -> tuple[float, float]:
+    """Train one candidate of the cell with one seed, as hf-tl compare runs it.
+
+    Returns:
+        ``(dev score, whole-process wall seconds)``.
+
+    Raises:
+        HfTlError: when the candidate refuses the task or backbone (e.g. no zero-shot form).
+    """
+    from hf_tl.compare import run_one
+
+    out = folder / "runs" / label.replace(" ", "_").replace("-", "") / f"seed-{seed}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    run = run_one(str(CONFIGS / f"{cell['config']}.yaml"), strategy, seed, out, [*cell["flags"], *flags])
+    score = run["results"][f"eval_{metric}"]
+    print(f"{name}: {label} seed {seed}: {score:.4f} ({run['wall_s']:.0f} s)", flush=True)
+    return score, run["wall_s"]
+
+
 def compare_cell(name: str, cell: dict, folder: Path, advice: dict) -> tuple[dict, dict[str, str]]:
     """Train every candidate over the cell's seeds.
 
     Returns:
         ``(label -> the metric's mean, spread and wall time, option label -> the label it was trained under)``.
     """
-    from hf_tl.compare import run_one
-
     metric = advice["evidence"]["task"]["metric"]
-    config = str(CONFIGS / f"{cell['config']}.yaml")
     rows = {}
     trained, alias = candidates(cell, advice)
     for label, (strategy, flags) in trained.items():
         scores, walls, error = [], [], None
         for seed in range(42, 42 + cell["seeds"]):
-            out = folder / "runs" / label.replace(" ", "_").replace("-", "") / f"seed-{seed}"
-            out.parent.mkdir(parents=True, exist_ok=True)
             try:
-                run = run_one(config, strategy, seed, out, [*cell["flags"], *flags])
+                score, wall = train_seed(name, cell, folder, metric, label, strategy, flags, seed)
             except HfTlError as err:  # e.g. no zero-shot form for this task and backbone
                 error = str(err).splitlines()[-1][:300]
                 break
-            scores.append(run["results"][f"eval_{metric}"])
-            walls.append(run["wall_s"])
-            print(f"{name}: {label} seed {seed}: {scores[-1]:.4f} ({walls[-1]:.0f} s)", flush=True)
+            scores.append(score)
+            walls.append(wall)
         rows[label] = {"strategy": strategy, "scores": scores, "wall_s": walls, "error": error,
                        "mean": statistics.mean(scores) if scores else None,
                        "std": statistics.stdev(scores) if len(scores) > 1 else 0.0}
@@ -176,19 +190,10 @@ def recheck(name: str, cell: dict, folder: Path, advice: dict, labels: list[str]
     Returns:
         ``{label: [score per seed]}``, also written to the cell's ``extra_seeds.json``.
     """
-    from hf_tl.compare import run_one
-
     trained, _ = candidates(cell, advice)
     metric = advice["evidence"]["task"]["metric"]
-    config = str(CONFIGS / f"{cell['config']}.yaml")
-    out = {}
-    for label in labels:
-        strategy, flags = trained[label]
-        for seed in seeds:
-            run = run_one(config, strategy, seed, folder / "runs" / label.replace(" ", "_").replace("-", "")
-                          / f"seed-{seed}", [*cell["flags"], *flags])
-            out.setdefault(label, []).append(run["results"][f"eval_{metric}"])
-            print(f"{name}: {label} seed {seed}: {out[label][-1]:.4f} ({run['wall_s']:.0f} s)", flush=True)
+    out = {label: [train_seed(name, cell, folder, metric, label, *trained[label], seed)[0] for seed in seeds]
+           for label in labels}
     (folder / "extra_seeds.json").write_text(json.dumps(out, indent=2))
     return out
 

@@ -168,8 +168,12 @@ class _Probe:
     ref_scale: float = 1.0  # a reference text's cost in task texts (it may be longer)
 
     @property
+    def texts_per_row(self) -> int:
+        return 2 if self.task.pair else 1
+
+    @property
     def per_row(self) -> float:
-        return self.per_text * (2 if self.task.pair else 1)
+        return self.per_text * self.texts_per_row
 
 
 def measure(config_path: str, overrides: list[str], budget: Budget, reference: str | None, workdir: Path,
@@ -319,7 +323,7 @@ def _curve_step(probe: _Probe, budget: Budget, evidence: dict, say) -> None:
     x_train = _features(p.model, p.train_tokens.select(train_rows), p.collate, p.device, p.batch_size)
     x_dev = _features(p.model, dev_tokens, p.collate, p.device, p.batch_size)
     # The speed probe read 32 texts; this pass read hundreds: its rate sizes the steps after it.
-    p.per_text = max(p.per_text, (time.monotonic() - passing) / ((n_train + n_dev) * (2 if p.task.pair else 1)))
+    p.per_text = max(p.per_text, (time.monotonic() - passing) / ((n_train + n_dev) * p.texts_per_row))
     evidence["speed"]["texts_per_s"] = 1 / p.per_text
     y_train = np.asarray(p.train_split.select(train_rows)["label"])
     y_dev = np.asarray(dev_tokens["labels"])
