@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path
 
 from runner import run_config, smollm2_flags
@@ -237,12 +238,10 @@ def main() -> None:
     if tasks - set(TASKS):
         parser.error(f"--tasks {args.tasks!r}: the tasks are {', '.join(TASKS)}.")
     fractions = {float(f) for f in args.fractions.split(",") if f}
+    runners = {"helps": partial(helps, tasks=tasks, fractions=fractions), "adapt": adapt, "greedy": greedy}
     rows = []
     for section in args.sections.split(","):
-        if section == "helps":
-            rows += helps(root, tasks, fractions)
-        else:
-            rows += {"adapt": adapt, "greedy": greedy}[section](root)
+        rows += runners[section](root)
         lines = tables(rows)
         (root / "results.json").write_text(json.dumps({"rows": rows}, indent=2))
         (root / "results.md").write_text("\n".join(lines) + "\n")

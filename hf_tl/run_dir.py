@@ -57,13 +57,31 @@ WEIGHTS_FILE = "model.safetensors"  # a weights-only checkpoint's one file (save
 ENSEMBLE_FILE = "ensemble.json"  # an ensemble's members and weights (hf_tl.runs.ensemble)
 MEMBERS_DIR = "members"  # an ensemble's member runs
 STAGING_SUFFIX = ".partial"  # checkpoints/.checkpoint-N.partial: a checkpoint being written
+CHECKPOINT_PREFIX = "checkpoint-"  # checkpoints/checkpoint-N: the state after optimizer step N
+
+
+def checkpoint_name(step: int) -> str:
+    """The folder name of the checkpoint written after optimizer step ``step``."""
+    return f"{CHECKPOINT_PREFIX}{step}"
+
+
+def checkpoint_step(name: str) -> int | None:
+    """The step a checkpoint folder's name holds (None for a name that is not ``checkpoint-N``)."""
+    digits = name[len(CHECKPOINT_PREFIX):]
+    return int(digits) if name.startswith(CHECKPOINT_PREFIX) and digits.isdigit() else None
+
+
+def numbered_checkpoints(folder: Path) -> list[Path]:
+    """The ``checkpoint-N`` folders in ``folder``, oldest step first."""
+    found = (p for p in folder.glob(f"{CHECKPOINT_PREFIX}*") if checkpoint_step(p.name) is not None)
+    return sorted(found, key=lambda p: checkpoint_step(p.name))
 
 
 def resume_fix(run_dir: Path):
     """What to do after a run ran out of space: a callable for :func:`hf_tl.safe_io.write_guard`, read then."""
 
     def fix() -> str:
-        if any(complete_checkpoint(p) for p in (Path(run_dir) / CHECKPOINTS_DIR).glob("checkpoint-*")):
+        if any(complete_checkpoint(p) for p in (Path(run_dir) / CHECKPOINTS_DIR).glob(f"{CHECKPOINT_PREFIX}*")):
             return "free space and rerun with --resume_from_checkpoint latest"
         return "free space and train again with --overwrite_output_dir"
 
@@ -171,7 +189,7 @@ def prepare_output_dir(path: Path, overwrite: bool, resuming: bool) -> tuple[Pat
 def _remove_staging(folder: Path) -> list[str]:
     """Delete checkpoints being written when their run was killed (the folder is locked, so none is live)."""
     removed = []
-    for staging in folder.glob(f".checkpoint-*{STAGING_SUFFIX}"):
+    for staging in folder.glob(f".{CHECKPOINT_PREFIX}*{STAGING_SUFFIX}"):
         shutil.rmtree(staging, ignore_errors=True)
         removed.append(staging.name)
     return removed
@@ -246,8 +264,7 @@ def find_checkpoint(run_dir: Path, name: str, announce: bool = True) -> Path:
         HfTlError: when there is no such (complete) checkpoint.
     """
     if name == "latest":
-        found = sorted((p for p in (run_dir / CHECKPOINTS_DIR).glob("checkpoint-*") if p.name[11:].isdigit()),
-                       key=lambda p: int(p.name[11:]))
+        found = numbered_checkpoints(run_dir / CHECKPOINTS_DIR)
         complete = [p for p in found if resumable_checkpoint(p)]
         damage = {p: checkpoint_damage(p) for p in complete}
         usable = [p for p in complete if damage[p] is None]
@@ -259,7 +276,7 @@ def find_checkpoint(run_dir: Path, name: str, announce: bool = True) -> Path:
                             f"without --resume_from_checkpoint to start the run (with --overwrite_output_dir if the "
                             f"folder holds one).")
         skipped = [f"{p.name} ({'damaged' if p in damage else 'incomplete'})" for p in found
-                   if p not in usable and int(p.name[11:]) > int(usable[-1].name[11:])]
+                   if p not in usable and checkpoint_step(p.name) > checkpoint_step(usable[-1].name)]
         if skipped and announce:
             print(f"hf_tl: skipping {', '.join(skipped)} and resuming from {usable[-1].name}")
         return usable[-1]
@@ -287,7 +304,7 @@ def prune_checkpoints(run_dir: Path, keep: set[Path]) -> None:
     checkpoint's name (the next run in the folder deletes the rest).
     """
     keep = {p.resolve() for p in keep}
-    for ckpt in (run_dir / CHECKPOINTS_DIR).glob("checkpoint-*"):
+    for ckpt in (run_dir / CHECKPOINTS_DIR).glob(f"{CHECKPOINT_PREFIX}*"):
         if ckpt.resolve() not in keep:
             staging = checkpoint_staging(ckpt)
             ckpt.rename(staging)
@@ -300,8 +317,7 @@ def keep_final_checkpoints(run_dir: Path, limit: int) -> None:
     folder = run_dir / CHECKPOINTS_DIR
     if not folder.is_dir():
         return
-    resumable = sorted((p for p in folder.glob("checkpoint-*") if p.name[11:].isdigit() and resumable_checkpoint(p)),
-                       key=lambda p: int(p.name[11:]))
+    resumable = [p for p in numbered_checkpoints(folder) if resumable_checkpoint(p)]
     prune_checkpoints(run_dir, set(resumable[-limit:]) if limit else set())
     if not any(folder.iterdir()):
         folder.rmdir()

@@ -21,8 +21,10 @@ from hf_tl.optim import build_optimizer
 from hf_tl.run_dir import (
     CHECKPOINTS_DIR,
     WEIGHTS_FILE,
+    checkpoint_name,
     checkpoint_staging,
     commit_checkpoint,
+    numbered_checkpoints,
     prune_checkpoints,
     resume_fix,
 )
@@ -115,7 +117,7 @@ def fit(config, accelerator, model, strategy, loaders: dict, evaluators: dict, e
     finally:
         progress.close()
     figures = speed.figures(state.global_step, t.per_device_train_batch_size * t.gradient_accumulation_steps)
-    if state.best_checkpoint and state.best_checkpoint != f"checkpoint-{state.global_step}":
+    if state.best_checkpoint and state.best_checkpoint != checkpoint_name(state.global_step):
         # Finish with the best weights, not the last (the last ones, when best, are already in the model).
         _load_checkpoint(accelerator, run_dir / CHECKPOINTS_DIR / state.best_checkpoint, setup.unwrapped)
     accelerator.wait_for_everyone()
@@ -256,7 +258,7 @@ def _stop_if_diverged(accelerator, first_bad: torch.Tensor, run_dir, learning_ra
     step = int(accelerator.gather(bad).max().item())  # every process stops alike
     if step < 0:
         return
-    kept = sorted((run_dir / CHECKPOINTS_DIR).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+    kept = numbered_checkpoints(run_dir / CHECKPOINTS_DIR)
     kept_text = f"its last good checkpoint, {kept[-1].name}, is kept" if kept else "no checkpoint had been written"
     raise HfTlError(f"Training diverged: the loss became non-finite at step {step}, so the run stopped ({kept_text}); "
                     f"lower --learning_rate (now {learning_rate:g}) and train again with --overwrite_output_dir.")
@@ -305,7 +307,7 @@ def _evaluate_and_checkpoint(accelerator, model, eval_loaders, evaluators, evalu
     metrics = evaluate(model, eval_loaders, accelerator, evaluators)
     entry = {"step": state.global_step, "epoch": state.epoch, "stage": stage, **metrics}
     state.history.append(entry)
-    ckpt = run_dir / CHECKPOINTS_DIR / f"checkpoint-{state.global_step}"
+    ckpt = run_dir / CHECKPOINTS_DIR / checkpoint_name(state.global_step)
     # A stage whose model is not the final one (fewer blocks) is neither chosen nor counted for early stopping.
     if selectable and evaluator.is_better(metrics[metric_name], state.best_metric, metric_name):
         state.best_metric, state.best_checkpoint, state.evals_without_improvement = metrics[metric_name], ckpt.name, 0

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hf_tl.run_dir import checkpoint_step
 from hf_tl.safe_io import atomic_write_text
 
 STATE_FILE = "trainer_state.json"
@@ -29,7 +30,7 @@ class TrainState:
     @property
     def best_step(self) -> int | None:
         """The step of the best checkpoint (None when no evaluation was best)."""
-        return int(self.best_checkpoint.rsplit("-", 1)[1]) if self.best_checkpoint else None
+        return checkpoint_step(self.best_checkpoint) if self.best_checkpoint else None
 
     def rebase_best(self, checkpoints: Path, resumed: Path, metric: str) -> str | None:
         """Pick the best afresh from the resumed checkpoint on when the recorded best one was not kept (a finished
